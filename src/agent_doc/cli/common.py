@@ -1,0 +1,28 @@
+"""Small helpers shared by the command modules: argument types and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from agent_doc.errors import FileNotFound
+
+
+def existing_file(path: str) -> str:
+    """Validate that ``path`` is an existing regular file (or a link to one)."""
+    if not os.path.exists(path):
+        raise FileNotFound(path)
+    return path
+
+
+def say(message: str) -> None:
+    """Human-readable progress and results go to stderr (stdout is for data)."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,148 @@
+"""Project root discovery and the paths of every piece of state under ``.agent-doc/``.
+
+SPEC A2: the project root is the nearest ancestor holding ``.agent-doc/``; else the nearest
+holding ``.git``; else the document's own folder. Document commands search from the document's
+*real* path, project commands from the working directory. Nothing here resolves state against
+the working directory otherwise.
+
+Per-document state is keyed by ``sha256(realpath)`` (the reference's snapshot naming, SPEC A3):
+
+======================  ==========================================================
+snapshot                ``.agent-doc/snapshots/<hash>.md``
+snapshot lock           ``.agent-doc/snapshots/<hash>.md.lock``
+document lock           ``.agent-doc/locks/<hash>.lock``
+submit lock             ``.agent-doc/locks/<hash>.submit.lock``
+pending response        ``.agent-doc/pending/<hash>.json``
+======================  ==========================================================
+
+Lock order, always: submit → document → snapshot → registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_DIR = ".agent-doc"
+
+
+def doc_realpath(doc: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.fspath(doc))
+
+
+def doc_hash(doc: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of the document's canonical absolute path, as the reference names it."""
+    return hashlib.sha256(doc_realpath(doc).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def find_root(start: str | os.PathLike[str]) -> Path:
+    """Nearest ancestor of ``start`` (a folder) with ``.agent-doc/``, else with ``.git``."""
+    here = Path(os.path.realpath(os.fspath(start)))
+    git_root: Path | None = None
+    for folder in (here, *here.parents):
+        if (folder / STATE_DIR).is_dir():
+            return folder
+        if git_root is None and (folder / ".git").exists():
+            git_root = folder
+    return git_root if git_root is not None else here
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def for_document(cls, doc: str | os.PathLike[str]) -> Project:
+        real = Path(doc_realpath(doc))
+        return cls(find_root(real.parent))
+
+    @classmethod
+    def for_cwd(cls, cwd: str | os.PathLike[str] | None = None) -> Project:
+        return cls(find_root(os.getcwd() if cwd is None else cwd))
+
+    # -- folders ------------------------------------------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.state_dir / "snapshots"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.state_dir / "locks"
+
+    @property
+    def pending_dir(self) -> Path:
+        return self.state_dir / "pending"
+
+    # -- project files ------------------------------------------------------------------------
+    @property
+    def registry_path(self) -> Path:
+        return self.state_dir / "sessions.json"
+
+    @property
+    def claims_log(self) -> Path:
+        return self.state_dir / "claims.log"
+
+    @property
+    def watch_pid_path(self) -> Path:
+        return self.state_dir / "watch.pid"
+
+    @property
+    def watch_lock_path(self) -> Path:
+        return self.locks_dir / "watch.lock"
+
+    @property
+    def git_lock_path(self) -> Path:
+        return self.locks_dir / "git.lock"
+
+    @property
+    def route_lock_path(self) -> Path:
+        return self.locks_dir / "route.lock"
+
+    @property
+    def components_toml(self) -> Path:
+        return self.state_dir / "components.toml"
+
+    @property
+    def config_toml(self) -> Path:
+        return self.state_dir / "config.toml"
+
+    # -- per-document files -------------------------------------------------------------------
+    def snapshot_path(self, doc: str | os.PathLike[str]) -> Path:
+        return self.snapshots_dir / f"{doc_hash(doc)}.md"
+
+    def snapshot_lock_path(self, doc: str | os.PathLike[str]) -> Path:
+        return self.snapshots_dir / f"{doc_hash(doc)}.md.lock"
+
+    def doc_lock_path(self, doc: str | os.PathLike[str]) -> Path:
+        return self.locks_dir / f"{doc_hash(doc)}.lock"
+
+    def submit_lock_path(self, doc: str | os.PathLike[str]) -> Path:
+        return self.locks_dir / f"{doc_hash(doc)}.submit.lock"
+
+    def pending_path(self, doc: str | os.PathLike[str]) -> Path:
+        return self.pending_dir / f"{doc_hash(doc)}.json"
+
+    # -- helpers ------------------------------------------------------------------------------
+    def ensure_dirs(self) -> None:
+        for d in (self.state_dir, self.snapshots_dir, self.locks_dir, self.pending_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def rel(self, doc: str | os.PathLike[str]) -> str:
+        """The document's path relative to the root, POSIX style (absolute if outside it)."""
+        real = Path(doc_realpath(doc))
+        try:
+            return real.relative_to(self.root).as_posix()
+        except ValueError:
+            return real.as_posix()
+
+    def resolve(self, stored: str) -> Path:
+        """Resolve a registry ``file`` value (absolute, or relative to the root)."""
+        p = Path(stored)
+        return p if p.is_absolute() else self.root / p

@@ -1,0 +1,88 @@
+"""The snapshot store: the baseline each diff is computed against (Part B §2.3).
+
+``<root>/.agent-doc/snapshots/<sha256(realpath)>.md`` holds the whole document (comments
+included) as it was at the end of the last exchange. Every access takes the snapshot lock
+``<hash>.md.lock`` (the reference's name, so both tools exclude each other). Writes go through
+:func:`safefile.atomic_write`. An unreadable snapshot is treated as missing, with a warning
+(SPEC A5). Lock order: the document lock, if needed, is taken *before* this one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from safefile import DecodeError, FileLock, atomic_write, read_text
+
+from agent_doc.project import Project
+
+
+@dataclass
+class SnapshotTxn:
+    """The state of one snapshot inside :meth:`SnapshotStore.transaction`."""
+
+    text: str | None
+    _new: str | None = None
+    _delete: bool = False
+
+    def set(self, text: str) -> None:
+        self._new, self._delete = text, False
+
+    def delete(self) -> None:
+        self._new, self._delete = None, True
+
+
+class SnapshotStore:
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def path(self, doc: str | os.PathLike[str]) -> str:
+        return os.fspath(self.project.snapshot_path(doc))
+
+    def lock(self, doc: str | os.PathLike[str]) -> FileLock:
+        return FileLock(self.project.snapshot_lock_path(doc), what=f"snapshot of {doc}")
+
+    def _read(self, doc: str | os.PathLike[str]) -> str | None:
+        path = self.path(doc)
+        try:
+            return read_text(path)
+        except FileNotFoundError:
+            return None
+        except (DecodeError, OSError) as exc:
+            print(
+                f"agent-doc: warning: snapshot {path} of {doc} is unreadable ({exc}); "
+                f"treating it as missing, so the next diff shows the whole document",
+                file=sys.stderr,
+            )
+            return None
+
+    def load(self, doc: str | os.PathLike[str]) -> str | None:
+        with self.lock(doc):
+            return self._read(doc)
+
+    def save(self, doc: str | os.PathLike[str], text: str) -> None:
+        with self.lock(doc):
+            atomic_write(self.path(doc), text, mode=0o600, make_parents=True)
+
+    def delete(self, doc: str | os.PathLike[str]) -> bool:
+        with self.lock(doc):
+            try:
+                os.unlink(self.path(doc))
+                return True
+            except FileNotFoundError:
+                return False
+
+    @contextlib.contextmanager
+    def transaction(self, doc: str | os.PathLike[str]) -> Iterator[SnapshotTxn]:
+        """Read-modify-write under the snapshot lock; changes apply if the block succeeds."""
+        with self.lock(doc):
+            txn = SnapshotTxn(self._read(doc))
+            yield txn
+            if txn._delete:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path(doc))
+            elif txn._new is not None and txn._new != txn.text:
+                atomic_write(self.path(doc), txn._new, mode=0o600, make_parents=True)

@@ -1,0 +1,204 @@
+"""The registry: a JSON map from a key (agent-doc: the session UUID) to pane information.
+
+Format (Part B §2.4, kept for compatibility): a JSON object, pretty-printed with 2-space indent
+and no trailing newline; each entry has ``pane``, ``pid``, ``cwd``, ``started``, ``file``,
+``window``. Unknown fields and keys are preserved on rewrite.
+
+Concurrency (SPEC A4/A5):
+
+* every read-modify-write is one :meth:`Registry.transaction` under the registry lock
+  ``<registry>.lock`` (``sessions.json.lock`` — the reference's name, so both tools exclude
+  each other), taken with the shared :class:`safefile.FileLock` (re-entrant per thread);
+* writes go through :func:`safefile.atomic_write`, so unlocked readers never see a torn file;
+* an unparsable file is moved aside to ``<name>.corrupt-<UTC timestamp>`` with a warning and
+  the registry starts empty — corrupt state is never silently destroyed;
+* pruning is a pure function over one bulk liveness snapshot taken *before* the transaction; it
+  removes entries whose pane is gone or whose pane no longer runs the process it was claimed
+  with (``pid``). There is no dedup: several keys may share one pane.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from safefile import FileLock, atomic_write
+
+Entry = dict[str, Any]
+Entries = dict[str, Entry]
+T = TypeVar("T")
+
+FIELD_ORDER = ("pane", "pid", "cwd", "started", "file", "window")
+
+
+class RegistryError(Exception):
+    pass
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def make_entry(
+    pane: str, *, pid: int = 0, cwd: str = "", file: str = "", window: str = "", **extra: Any
+) -> Entry:
+    entry: Entry = {
+        "pane": pane,
+        "pid": int(pid),
+        "cwd": cwd,
+        "started": utc_now(),
+        "file": file,
+        "window": window,
+    }
+    entry.update(extra)
+    return entry
+
+
+def _ordered(entry: Entry) -> Entry:
+    out: Entry = {k: entry[k] for k in FIELD_ORDER if k in entry}
+    for k, v in entry.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
+def dumps(entries: Entries) -> str:
+    return json.dumps({k: _ordered(v) for k, v in entries.items()}, indent=2, ensure_ascii=False)
+
+
+def _pid_ancestors(pid: int, limit: int = 64) -> Iterator[int]:
+    """``pid`` and its ancestors, read from /proc (Linux)."""
+    seen = 0
+    while pid > 1 and seen < limit:
+        yield pid
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            return
+        # the command name is in parentheses and may contain spaces
+        rest = stat[stat.rfind(b")") + 2 :].split()
+        try:
+            pid = int(rest[1])
+        except (IndexError, ValueError):
+            return
+        seen += 1
+
+
+def identity_ok(entry: Mapping[str, Any], live: Mapping[str, int]) -> bool:
+    """True if ``entry``'s pane is alive and still runs what it was claimed with.
+
+    ``live`` maps each live pane id to its ``#{pane_pid}`` (one ``list-panes -a`` call). The
+    entry's ``pid`` must be that pane pid, or a live process started inside the pane (the
+    reference's ``start`` stores the agent's own pid). ``pid`` 0 or missing cannot be verified
+    and is accepted while the pane id exists (legacy entries).
+    """
+    pane = entry.get("pane")
+    if not isinstance(pane, str) or pane not in live:
+        return False
+    try:
+        pid = int(entry.get("pid") or 0)
+    except (TypeError, ValueError):
+        pid = 0
+    if pid <= 0:
+        return True
+    pane_pid = live[pane]
+    if pid == pane_pid:
+        return True
+    return pane_pid in _pid_ancestors(pid)
+
+
+def prune_entries(entries: Entries, live: Mapping[str, int]) -> list[tuple[str, Entry]]:
+    """Remove (in place) entries that fail :func:`identity_ok`; return what was removed."""
+    removed = [(k, v) for k, v in entries.items() if not identity_ok(v, live)]
+    for k, _ in removed:
+        del entries[k]
+    return removed
+
+
+class Registry:
+    """The registry file at ``path`` (agent-doc: ``<root>/.agent-doc/sessions.json``)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float | None = None):
+        self.path = Path(path)
+        self.lock_path = Path(os.fspath(self.path) + ".lock")
+        self.lock_timeout = lock_timeout
+
+    def lock(self) -> FileLock:
+        return FileLock(self.lock_path, timeout=self.lock_timeout, what="registry")
+
+    # -- reading ------------------------------------------------------------------------------
+    def _parse(self, raw: bytes) -> Entries:
+        if not raw.strip():
+            return {}
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise ValueError("expected a JSON object of entry objects")
+        return data
+
+    def load(self) -> Entries:
+        """Read the registry. No lock is needed to read: writes are atomic renames."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            return self._parse(raw)
+        except (ValueError, UnicodeDecodeError):
+            return self._recover_corrupt()
+
+    def _recover_corrupt(self) -> Entries:
+        with self.lock():
+            try:
+                raw = self.path.read_bytes()
+            except FileNotFoundError:
+                return {}
+            try:
+                return self._parse(raw)  # repaired meanwhile by another process
+            except (ValueError, UnicodeDecodeError) as exc:
+                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+                n = 1
+                while aside.exists():
+                    n += 1
+                    aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+                os.replace(self.path, aside)
+                print(
+                    f"warning: registry {self.path} was not valid JSON ({exc}); moved it to "
+                    f"{aside} and started with an empty registry — re-claim your documents",
+                    file=sys.stderr,
+                )
+                return {}
+
+    def get(self, key: str) -> Entry | None:
+        return self.load().get(key)
+
+    # -- writing ------------------------------------------------------------------------------
+    def save(self, entries: Entries) -> None:
+        """Write ``entries`` atomically. Call only inside :meth:`transaction`."""
+        atomic_write(self.path, dumps(entries), make_parents=True)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Entries]:
+        """Lock, load, yield the mutable map, save if it changed. An exception saves nothing."""
+        with self.lock():
+            entries = self.load()
+            before = dumps(entries)
+            yield entries
+            if dumps(entries) != before:
+                self.save(entries)
+
+    def with_registry(self, fn: Callable[[Entries], T]) -> T:
+        with self.transaction() as entries:
+            return fn(entries)
+
+    def prune(self, live: Mapping[str, int]) -> list[tuple[str, Entry]]:
+        """Drop dead/reused panes in one transaction; ``live`` comes from one tmux call."""
+        with self.transaction() as entries:
+            return prune_entries(entries, live)

@@ -1,0 +1,156 @@
+"""Shared fixtures: an isolated environment per test, a CLI runner, an isolated tmux server.
+
+Every test runs with its own HOME, XDG_CONFIG_HOME and TMUX_TMPDIR, with TMUX/TMUX_PANE
+unset, so nothing ever touches the user's config or tmux server. Subprocesses inherit that
+environment through ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    for var in ("TMUX", "TMUX_PANE", "AGENT_DOC_TMUX_SOCKET", "AGENT_DOC_NO_AUTOSTART",
+                "CLAUDECODE", "GIT_DIR", "GIT_WORK_TREE"):
+        monkeypatch.delenv(var, raising=False)
+    # a short TMUX_TMPDIR: tmux socket paths are limited to ~100 bytes
+    tmux_dir = tempfile.mkdtemp(prefix="adt", dir="/tmp")
+    monkeypatch.setenv("TMUX_TMPDIR", tmux_dir)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.invalid")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.invalid")
+    monkeypatch.setenv("PYTHONPATH", str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    yield tmp_path
+    # never leave a tmux server behind
+    if shutil.which("tmux"):
+        subprocess.run(["tmux", "kill-server"], capture_output=True, env=dict(os.environ))
+    shutil.rmtree(tmux_dir, ignore_errors=True)
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __repr__(self) -> str:  # shown by pytest on failure
+        return f"Result(rc={self.returncode}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+def run_cli(
+    *args: str,
+    cwd: str | os.PathLike[str] | None = None,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    prog: str = "agent_doc",
+) -> Result:
+    """Run ``python -m agent_doc ARGS`` (or ``tmux_router``) as a real subprocess."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    p = subprocess.run(
+        [sys.executable, "-m", prog, *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty project folder (holding ``.agent-doc/``)."""
+    root = tmp_path / "proj"
+    (root / ".agent-doc").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+def git_project(tmp_path: Path) -> Path:
+    """A project that is also a git repository with one commit."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    (root / "README").write_text("repo\n")
+    subprocess.run(["git", "add", "README"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "init"], cwd=root, check=True)
+    return root
+
+
+class TmuxServer:
+    """An isolated tmux server (its own TMUX_TMPDIR) with one session, ``main``."""
+
+    def __init__(self) -> None:
+        self.tmpdir = os.environ["TMUX_TMPDIR"]
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        p = subprocess.run(["tmux", *args], capture_output=True, text=True)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args)} failed: {p.stderr.strip()}")
+        return p.stdout.strip()
+
+    def start(self, session: str = "main") -> str:
+        """Start the server with a detached session; return its first pane id."""
+        return self.tmux(
+            "-f", "/dev/null", "new-session", "-d", "-s", session, "-x", "200", "-y", "50",
+            "-P", "-F", "#{pane_id}",
+        )
+
+    def new_pane(self, target: str = "main", window: bool = True) -> str:
+        if window:
+            return self.tmux("new-window", "-d", "-t", f"={target}:", "-P", "-F", "#{pane_id}")
+        return self.tmux("split-window", "-d", "-t", target, "-P", "-F", "#{pane_id}")
+
+    def capture(self, pane: str) -> str:
+        return self.tmux("capture-pane", "-p", "-t", pane)
+
+    def wait_for(self, pane: str, text: str, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture(pane)
+            if text in screen:
+                return screen
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} not seen in pane {pane} within {timeout}s:\n{screen}")
+
+    def kill(self) -> None:
+        self.tmux("kill-server", check=False)
+
+
+@pytest.fixture
+def tmux_server() -> Iterator[TmuxServer]:
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    server = TmuxServer()
+    yield server
+    server.kill()
