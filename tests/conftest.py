@@ -154,3 +154,32 @@ def tmux_server() -> Iterator[TmuxServer]:
     server = TmuxServer()
     yield server
     server.kill()
+
+
+# --- fake agents ---------------------------------------------------------------------------
+
+FAKES = Path(__file__).resolve().parent / "fakes"
+
+
+@pytest.fixture
+def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put the fake `claude` (tests/fakes/claude) first on PATH; return its call-log path.
+
+    Configure it per test with the FAKE_CLAUDE_* variables (see the script's docstring), e.g.
+    ``monkeypatch.setenv("FAKE_CLAUDE_SLEEP", "1")``. Read calls with :func:`claude_calls`.
+    """
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    (bindir / "claude").symlink_to(FAKES / "claude")
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    log = tmp_path / "claude-calls.jsonl"
+    monkeypatch.setenv("FAKE_CLAUDE_LOG", str(log))
+    return log
+
+
+def claude_calls(log: Path) -> list[dict]:
+    import json
+
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prompt": ("prompt", "detect and answer permission prompts in agent panes"),
     "skill": ("skill", "install or check the bundled Claude Code skill"),
     "status": ("status", "the project at a glance: documents, panes, pending, watch, locks"),
+    "claims": ("claims", "print and empty .agent-doc/claims.log (used by the skill)"),
 }
 
 USAGE = "usage: agent-doc [--version] [--help] COMMAND [ARGS...]"
