@@ -1,0 +1,65 @@
+"""The agent interface every backend implements, its reply and its error (SPEC A7).
+
+``send(prompt, *, resume_id, fork, model) -> AgentReply(text, session_id)``. ``resume_id`` is
+the document's ``resume`` value (the conversation to continue); ``fork`` asks a backend that
+keeps conversations to branch from the latest one when there is no ``resume_id``; ``model``
+overrides the configured model. Backends that keep no conversation return ``session_id=None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from agent_doc.errors import AgentDocError
+
+#: how many trailing lines of the agent's stderr go into error messages
+STDERR_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    text: str
+    session_id: str | None
+
+
+class AgentError(AgentDocError):
+    """The agent could not answer. The message names the agent and ends with its stderr tail."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        exit_code: int | None = None,
+        agent: str | None = None,
+        stderr_tail: str = "",
+    ) -> None:
+        if stderr_tail:
+            message = f"{message}\n{agent or 'agent'} stderr (last lines):\n{_indent(stderr_tail)}"
+        super().__init__(message, hint=hint, exit_code=exit_code)
+        self.agent = agent
+        self.stderr_tail = stderr_tail
+
+
+class AgentTimeout(AgentError):
+    """The agent did not answer within its configured ``timeout``."""
+
+
+class Agent(Protocol):
+    name: str
+
+    def send(
+        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+    ) -> AgentReply: ...
+
+
+def stderr_tail(data: bytes | str, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last ``lines`` non-empty-trailing lines of a stream, decoded leniently."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    kept = text.rstrip().splitlines()[-lines:]
+    return "\n".join(line.rstrip() for line in kept)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  | {line}" for line in text.splitlines())

@@ -1,0 +1,181 @@
+"""The ``openai`` protocol: chat completions over HTTP (SPEC A7).
+
+``[agents.NAME]`` with ``protocol = "openai"``, ``base_url`` (e.g. ``http://127.0.0.1:8080/v1``
+for llama.cpp, ``http://localhost:11434/v1`` for Ollama, ``https://api.openai.com/v1``),
+``model`` and optionally ``api_key_env`` (the *name* of an environment variable holding the
+key, sent as ``Authorization: Bearer``) and ``timeout``.
+
+One request per submit: ``POST {base_url}/chat/completions`` with ``model`` (``--model`` or the
+frontmatter ``model`` win over the configured one; when there is none the key is left out, which
+local single-model servers accept), a system message (:data:`agent_doc.prompts.SYSTEM_PROMPT`)
+and the user prompt. The answer is ``choices[0].message.content``.
+
+**No conversation resume.** The protocol is stateless: ``resume_id`` and ``fork`` are ignored
+and the session id is None, so the frontmatter ``resume`` stays unset and every submit uses the
+first-run prompt. That prompt carries the **whole document**, which is the conversation: the
+model sees every earlier exchange as text. (The cost is that each submit sends the full
+document; the ``claude`` protocol instead continues a server-side conversation.)
+
+``httpx`` is imported only when a request is made (~60 ms of imports that other commands do not
+pay).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout
+from agent_doc.agents.command import config_hint
+
+
+class OpenAIAgent:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        model: str | None = None,
+        api_key_env: str | None = None,
+        timeout: float | None = None,
+        config_file: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.model = model
+        self.api_key_env = api_key_env
+        self.timeout = timeout
+        self.config_file = config_file
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+    def request_body(self, prompt: str, model: str | None) -> dict[str, Any]:
+        from agent_doc.prompts import SYSTEM_PROMPT
+
+        body: dict[str, Any] = {
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": prompt},
+            ],
+        }
+        chosen = model or self.model
+        if chosen:
+            body = {"model": chosen, **body}
+        return body
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env, "")
+            if not key:
+                raise AgentError(
+                    f"agent '{self.name}': the environment variable {self.api_key_env} "
+                    "(api_key_env) is not set or empty",
+                    hint=f"export {self.api_key_env}=YOUR_KEY, or "
+                    + config_hint(self.name, self.config_file, "remove api_key_env")
+                    + " for a server that needs no key",
+                    agent=self.name,
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def send(
+        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+    ) -> AgentReply:
+        import httpx
+
+        headers = self.headers()
+        body = self.request_body(prompt, model)
+        url = self.url
+        fix_url = config_hint(self.name, self.config_file, "check base_url")
+        try:
+            with httpx.Client(timeout=httpx.Timeout(self.timeout)) as client:
+                response = client.post(url, json=body, headers=headers)
+        except httpx.TimeoutException:
+            raise AgentTimeout(
+                f"agent '{self.name}' timed out after {_seconds(self.timeout)} s waiting for "
+                f"{url}",
+                hint=config_hint(self.name, self.config_file, "raise timeout (seconds)")
+                + ", or remove it for no limit",
+                agent=self.name,
+            ) from None
+        except httpx.ConnectError as exc:
+            raise AgentError(
+                f"agent '{self.name}': cannot connect to {url}: {_reason(exc)}",
+                hint=f"is the server running? {fix_url}",
+                agent=self.name,
+            ) from None
+        except httpx.HTTPError as exc:
+            raise AgentError(
+                f"agent '{self.name}': request to {url} failed: {_reason(exc)}",
+                hint=f"is this an OpenAI-compatible server? {fix_url}",
+                agent=self.name,
+            ) from None
+        if response.status_code >= 400:
+            excerpt = response.text.strip()[:500]
+            hint = f"{fix_url}, model and api_key_env"
+            if response.status_code in (401, 403):
+                hint = "the server refused the key: " + config_hint(
+                    self.name, self.config_file, "check api_key_env"
+                ) + " and the variable it names"
+            elif response.status_code == 404:
+                hint = f"no chat completions at that address: {fix_url} (it usually ends in /v1)"
+            raise AgentError(
+                f"agent '{self.name}': {url} answered HTTP {response.status_code} "
+                f"{response.reason_phrase}" + (f": {excerpt}" if excerpt else ""),
+                hint=hint,
+                agent=self.name,
+            )
+        return AgentReply(self._content(response.text, url), None)
+
+    def _content(self, text: str, url: str) -> str:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise AgentError(
+                f"agent '{self.name}': {url} did not answer with JSON; it starts with: "
+                f"{text.strip()[:200]!r}",
+                hint=config_hint(self.name, self.config_file, "check base_url")
+                + " (it must point at an OpenAI-compatible API, usually ending in /v1)",
+                agent=self.name,
+            ) from None
+        content: Any = None
+        try:
+            message = data["choices"][0]["message"]
+            content = message.get("content")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            err = data.get("error") if isinstance(data, dict) else None
+            detail = f": {json.dumps(err)[:300]}" if err else f": {text.strip()[:200]!r}"
+            raise AgentError(
+                f"agent '{self.name}': the answer from {url} has no choices[0].message"
+                + detail,
+                hint="is this an OpenAI-compatible chat completions server?",
+                agent=self.name,
+            ) from None
+        if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
+            content = "".join(
+                p.get("text", "") for p in content if isinstance(p, dict)
+            )
+        if not isinstance(content, str) or not content.strip():
+            raise AgentError(
+                f"agent '{self.name}' gave an empty response (choices[0].message.content is "
+                f"{'empty' if isinstance(content, str) else json.dumps(content)})",
+                hint="nothing was written; submit again, or check the model name",
+                agent=self.name,
+            )
+        return content.lstrip("\n").rstrip()
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

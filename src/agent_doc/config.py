@@ -1,0 +1,338 @@
+"""Agent configuration: the global and the project ``config.toml`` (SPEC A7, Part B §2.9).
+
+Two files, read in this order, the second overriding the first key by key:
+
+1. the global file, ``$XDG_CONFIG_HOME/agent-doc/config.toml`` (else ``~/.config/...``);
+2. the project file, ``<root>/.agent-doc/config.toml``.
+
+``default_agent`` is replaced as a whole; each ``[agents.NAME]`` table is merged key by key
+(a project ``timeout`` for ``claude`` keeps the global ``command``; a project ``args`` replaces
+the global ``args`` list entirely). Missing files give the defaults. Schema::
+
+    default_agent = "claude"            # optional
+    [agents.NAME]
+    command = "claude"                  # program to run (claude and text protocols)
+    args = ["-p", "--output-format", "json"]   # for `claude`: replaces the defaults entirely
+    protocol = "claude"                 # "claude" (default) | "text" | "openai"
+    base_url = "http://127.0.0.1:8080/v1"       # openai
+    model = "..."                       # default model (--model and frontmatter win)
+    api_key_env = "OPENAI_API_KEY"      # openai: env var holding the key
+    timeout = 600                       # seconds; absent = no limit
+    result_path = ".result"             # accepted and ignored (reference compatibility)
+    session_path = ".session_id"        # accepted and ignored
+
+Unknown keys inside an agent table are kept in :attr:`AgentConfig.extra`; unknown top-level
+keys are ignored (a newer config stays readable).
+
+The config is loaded only by commands that need an agent (fixes C46: the reference loads it for
+every command, so one typo broke ``diff`` and ``claim`` too). Every problem raises
+:class:`ConfigError` naming ``file:line`` and saying how to fix it. ``tomllib`` (stdlib) gives
+the line of syntax errors; for type errors it gives none, so :func:`locate` finds the line of a
+key with a small scanner over the file's table headers and ``key =`` lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_doc.errors import AgentDocError
+
+PROTOCOLS = ("claude", "text", "openai")
+#: keys of an agent table that we read; anything else goes to ``extra``
+_STR_KEYS = ("command", "base_url", "model", "api_key_env")
+_IGNORED_KEYS = ("result_path", "session_path")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """One ``[agents.NAME]`` table after the merge of the global and the project file."""
+
+    name: str
+    command: str | None = None
+    args: list[str] | None = None
+    protocol: str = "claude"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    timeout: float | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+    #: the last file that set a key of this table (for messages); None when built in code
+    source: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    default_agent: str | None
+    agents: dict[str, AgentConfig]
+    #: files that existed and were read, global first
+    sources: list[Path]
+    #: every file that was looked for (global, then project), existing or not: for hints
+    searched: list[Path] = field(default_factory=list)
+
+    def where_to_configure(self) -> str:
+        """A human hint naming the config files, e.g. for "add [agents.NAME] in ..."."""
+        paths = self.searched or [global_config_path()]
+        if len(paths) == 1:
+            return str(paths[0])
+        return f"{paths[0]} (all projects) or {paths[1]} (this project)"
+
+
+class ConfigError(AgentDocError):
+    """An invalid config file: the message names ``file:line``, the hint says what to do."""
+
+
+def global_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/agent-doc/config.toml``, else ``~/.config/agent-doc/config.toml``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are ignored
+        base = Path(xdg)
+    else:
+        base = Path(os.path.expanduser("~")) / ".config"
+    return base / "agent-doc" / "config.toml"
+
+
+def project_config_path(project_root: Path) -> Path:
+    from agent_doc.project import Project
+
+    return Project(Path(project_root)).config_toml
+
+
+def load_config(project_root: Path | None) -> Config:
+    """Read the global config, then the project config over it (see the module docstring)."""
+    searched = [global_config_path()]
+    if project_root is not None:
+        searched.append(project_config_path(project_root))
+    sources: list[Path] = []
+    default_agent: str | None = None
+    merged: dict[str, dict[str, Any]] = {}
+    origin: dict[str, Path] = {}
+    for path in searched:
+        data = _read_toml(path)
+        if data is None:
+            continue
+        sources.append(path)
+        layer_default, layer_agents = _validate(path, data)
+        if layer_default is not None:
+            default_agent = layer_default
+        for name, table in layer_agents.items():
+            merged.setdefault(name, {}).update(table)
+            origin[name] = path
+    agents = {name: _build_agent(name, table, origin[name]) for name, table in merged.items()}
+    return Config(default_agent=default_agent, agents=agents, sources=sources, searched=searched)
+
+
+# -- reading and validation ------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any] | None:
+    """The parsed file, or None when it does not exist."""
+    import tomllib
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path}: is a folder, expected a config file",
+            hint=f"remove or rename the folder {path}",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the config file: {exc.strerror or exc}",
+            hint="fix its permissions, or move it aside to use the defaults",
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: the config file is not valid UTF-8 (byte {exc.start})",
+            hint="save the file as UTF-8",
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        where = f"{path}:{m.group(1)}" if m else str(path)
+        detail = msg[: m.start()].rstrip() if m else msg
+        col = f" (column {m.group(2)})" if m else ""
+        raise ConfigError(
+            f"{where}: invalid TOML: {detail}{col}",
+            hint="fix that line (TOML syntax: https://toml.io), or move the file aside to use "
+            "the defaults; only commands that call an agent read this file",
+        ) from None
+
+
+def _fail(path: Path, dotted: tuple[str, ...], problem: str, hint: str) -> ConfigError:
+    line = locate(path, dotted)
+    where = f"{path}:{line}" if line else str(path)
+    return ConfigError(f"{where}: {'.'.join(_show_key(k) for k in dotted)} {problem}", hint=hint)
+
+
+def _show_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f'"{key}"'
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _validate(path: Path, data: dict[str, Any]) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """Check the types of one file; return its ``default_agent`` and agent tables."""
+    default = data.get("default_agent")
+    if default is not None and (not isinstance(default, str) or not default.strip()):
+        raise _fail(
+            path, ("default_agent",), f"must be a non-empty string, not {_type_name(default)}",
+            'write e.g. default_agent = "claude"',
+        )
+    agents = data.get("agents", {})
+    if not isinstance(agents, dict):
+        raise _fail(
+            path, ("agents",), f"must be a table of agent tables, not {_type_name(agents)}",
+            'write each agent as a table: [agents.NAME] followed by command = "..."',
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for name, table in agents.items():
+        key = ("agents", name)
+        if not isinstance(table, dict):
+            raise _fail(
+                path, key, f"must be a table, not {_type_name(table)}",
+                f'write it as [agents.{_show_key(name)}] followed by command = "..."',
+            )
+        if name == "offline":
+            raise _fail(
+                path, key, "cannot be configured: `offline` is the built-in offline agent",
+                "give your agent another name, e.g. [agents.my-agent]",
+            )
+        for k, v in table.items():
+            _check_agent_key(path, (*key, k), k, v)
+        out[name] = dict(table)
+    return (default.strip() if isinstance(default, str) else None), out
+
+
+def _check_agent_key(path: Path, dotted: tuple[str, ...], key: str, value: object) -> None:
+    if key in _STR_KEYS or key in _IGNORED_KEYS:
+        if not isinstance(value, str) or (key != "model" and key in _STR_KEYS and not value):
+            raise _fail(
+                path, dotted, f"must be a non-empty string, not {_type_name(value)}",
+                f'write it as {key} = "..."',
+            )
+    elif key == "args":
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            raise _fail(
+                path, dotted, "must be an array of strings",
+                'write it as args = ["-p", "--output-format", "json"]',
+            )
+    elif key == "protocol":
+        if value not in PROTOCOLS:
+            raise _fail(
+                path, dotted, f"must be one of {', '.join(repr(p) for p in PROTOCOLS)}, "
+                f"not {value!r}",
+                'use protocol = "claude" (JSON like the claude CLI), "text" (stdout is the '
+                'answer) or "openai" (chat completions over HTTP)',
+            )
+    elif key == "timeout" and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+    ):
+        raise _fail(
+            path, dotted, f"must be a positive number of seconds, not {value!r}",
+            "write e.g. timeout = 600, or remove the line for no limit",
+        )
+
+
+def _build_agent(name: str, table: dict[str, Any], source: Path) -> AgentConfig:
+    extra = {
+        k: v
+        for k, v in table.items()
+        if k not in (*_STR_KEYS, *_IGNORED_KEYS, "args", "protocol", "timeout")
+    }
+    timeout = table.get("timeout")
+    return AgentConfig(
+        name=name,
+        command=table.get("command"),
+        args=list(table["args"]) if "args" in table else None,
+        protocol=table.get("protocol", "claude"),
+        base_url=table.get("base_url"),
+        model=table.get("model") or None,
+        api_key_env=table.get("api_key_env"),
+        # an infinite timeout is no limit
+        timeout=float(timeout) if timeout is not None and timeout != float("inf") else None,
+        extra=extra,
+        source=source,
+    )
+
+
+# -- finding the line of a key ---------------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*\[(?!\[)\s*(.+?)\s*\]\s*(?:#.*)?$")
+_ARRAY_HEADER = re.compile(r"^\s*\[\[")
+_KEYVAL = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
+                     r"(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'))*)\s*=")
+_KEYPART = re.compile(r"[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'")
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    parts = []
+    for m in _KEYPART.finditer(text):
+        p = m.group(0)
+        if p.startswith('"'):
+            import json
+
+            try:
+                p = json.loads(p)
+            except ValueError:
+                p = p[1:-1]
+        elif p.startswith("'"):
+            p = p[1:-1]
+        parts.append(p)
+    return tuple(parts)
+
+
+def locate(path: Path, dotted: tuple[str, ...]) -> int | None:
+    """Line number (1-based) where the key ``dotted`` is set in ``path``, best effort.
+
+    Tracks ``[table]`` headers and dotted ``a.b = ...`` keys. Falls back to the line of the
+    closest enclosing table header, then to None (e.g. for inline tables).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    table: tuple[str, ...] = ()
+    best: tuple[int, int] | None = None  # (matched length, line)
+    for no, line in enumerate(lines, 1):
+        if _ARRAY_HEADER.match(line):
+            table = ("\0",)  # arrays of tables: nothing of ours lives there
+            continue
+        m = _HEADER.match(line)
+        if m:
+            table = _split_key(m.group(1))
+            if table == dotted:
+                return no
+            if dotted[: len(table)] == table and (best is None or len(table) > best[0]):
+                best = (len(table), no)
+            continue
+        m = _KEYVAL.match(line)
+        if m:
+            full = table + _split_key(m.group(1))
+            if full == dotted:
+                return no
+            if dotted[: len(full)] == full and (best is None or len(full) > best[0]):
+                best = (len(full), no)
+    return best[1] if best else None
