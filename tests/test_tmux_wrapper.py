@@ -1,0 +1,313 @@
+"""The tmux wrapper (``tmux_router.tmux``) against real, isolated tmux servers.
+
+Literal text delivery, one process per send, exact session matching, error classes, pid
+identity across a server restart, the stash, explicit sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tmux_router.registry import Registry, identity_ok, make_entry
+from tmux_router.tmux import NoServer, Pane, Tmux, TmuxError, TmuxNotInstalled
+
+pytestmark = pytest.mark.tmux
+
+TRICKY = [
+    "a;b",
+    "$HOME",
+    "Enter",
+    "x;",
+    ";",
+    "-l",
+    "--",
+    "#{pane_id}",
+    "%1",
+    "a \\; b",
+    "~ {} ' \"",
+    "C-c",
+]
+
+
+def wait_until(predicate, timeout: float = 5.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not reached within {timeout}s")
+
+
+def restart(tmux_server) -> str:
+    """Kill the isolated server and start a fresh one (pane ids restart at %0)."""
+    tmux_server.kill()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return tmux_server.start()
+        except RuntimeError:  # the old server is still shutting down
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def tmux(tmux_server) -> Tmux:
+    return Tmux()
+
+
+def tee_pane(tmux: Tmux, out: Path, session: str = "t") -> Pane:
+    """A pane running ``tee OUT``: every line typed + Enter lands in OUT, byte for byte."""
+    pane = tmux.new_session(session, str(out.parent), ["tee", str(out)])
+    wait_until(lambda: tmux.pane(pane.id) and tmux.pane(pane.id).command == "tee", what="tee")
+    return pane
+
+
+def test_send_text_is_literal_and_presses_enter(tmux: Tmux, tmp_path: Path) -> None:
+    out = tmp_path / "typed.txt"
+    pane = tee_pane(tmux, out)
+    for text in TRICKY:
+        tmux.send_text(pane.id, text)
+    expected = "".join(t + "\n" for t in TRICKY)
+    wait_until(lambda: out.exists() and out.read_text() == expected, what="all lines in file")
+    assert out.read_text() == expected
+    screen = tmux.capture(pane.id, lines=100)
+    # tty echo + tee's own output: each line shows twice once Enter was pressed
+    for text in TRICKY:
+        assert screen.splitlines().count(text) == 2, (text, screen)
+
+
+def test_send_text_without_enter_and_key_names(tmux: Tmux, tmp_path: Path) -> None:
+    out = tmp_path / "typed.txt"
+    pane = tee_pane(tmux, out)
+    tmux.send_text(pane.id, "abc", enter=False)
+    tmux.send_text(pane.id, "def", enter=False)
+    time.sleep(0.2)
+    assert not out.exists() or out.read_text() == ""  # no Enter yet: the line is not complete
+    tmux.send_keys(pane.id, "BSpace", "Enter")  # key names are interpreted here
+    wait_until(lambda: out.exists() and out.read_text() == "abcde\n", what="abcde line")
+
+
+def test_one_tmux_process_per_send(tmux: Tmux, tmp_path: Path, tmux_counter) -> None:
+    out = tmp_path / "typed.txt"
+    pane = tee_pane(tmux, out)
+    tmux_counter.reset()
+    tmux.send_text(pane.id, "hello; world")
+    assert tmux_counter.count() == 1
+    tmux_counter.reset()
+    # route's happy path: one liveness snapshot + one send
+    live = tmux.live_panes()
+    assert pane.id in live
+    tmux.send_text(pane.id, "again")
+    assert tmux_counter.count() == 2
+    calls = tmux_counter.calls()
+    assert calls[0].startswith("list-panes -a")
+    assert "send-keys" in calls[1] and "Enter" in calls[1]
+    wait_until(lambda: out.exists() and out.read_text() == "hello; world\nagain\n", what="lines")
+
+
+def test_send_to_missing_pane_raises_and_types_nothing(tmux: Tmux, tmp_path: Path) -> None:
+    out = tmp_path / "typed.txt"
+    pane = tee_pane(tmux, out)
+    with pytest.raises(TmuxError) as info:
+        tmux.send_text("%999", "nope")
+    assert "%999" in str(info.value)
+    assert "can't find pane" in info.value.stderr
+    tmux.send_text(pane.id, "yes")
+    wait_until(lambda: out.exists() and out.read_text() == "yes\n", what="yes")
+
+
+def test_exact_session_matching(tmux: Tmux, tmp_path: Path) -> None:
+    tmux.new_session("claude-old", str(tmp_path))
+    assert tmux.has_session("claude-old")
+    assert not tmux.has_session("claude")  # plain `has-session -t claude` would say yes
+    assert not tmux.has_session("claude-")
+    with pytest.raises(TmuxError):
+        tmux.new_window("claude", str(tmp_path))  # must not land in claude-old
+    assert len(tmux.list_windows("claude-old")) == 1
+    pane = tmux.new_session("claude", str(tmp_path))
+    assert tmux.has_session("claude")
+    win = tmux.new_window("claude", str(tmp_path))
+    assert win.session == "claude"
+    assert pane.session == "claude"
+
+
+def test_numeric_session_name_is_a_session(tmux: Tmux, tmp_path: Path) -> None:
+    tmux.new_session("0", str(tmp_path))
+    tmux.new_session("other", str(tmp_path))
+    pane = tmux.new_window("0", str(tmp_path))
+    assert pane.session == "0"
+    assert tmux.has_session("0")
+
+
+def test_no_server(tmux: Tmux) -> None:
+    assert not tmux.server_running()
+    assert tmux.list_panes() == []
+    assert tmux.live_panes() == {}
+    assert tmux.pane("%0") is None
+    assert not tmux.has_session("x")
+    with pytest.raises(NoServer) as info:
+        tmux.send_text("%0", "x")
+    assert "no tmux server is running" in str(info.value)
+    with pytest.raises(NoServer):
+        tmux.run("list-sessions")
+
+
+def test_tmux_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    tmux = Tmux()
+    for call in (
+        tmux.live_panes,
+        tmux.list_panes,
+        tmux.server_running,
+        lambda: tmux.send_text("%0", "x"),
+        lambda: tmux.has_session("a"),
+    ):
+        with pytest.raises(TmuxNotInstalled) as info:
+            call()
+        assert "tmux is not installed" in str(info.value)
+        assert "apt-get install tmux" in str(info.value)
+
+
+def test_pane_fields_and_liveness(tmux: Tmux, tmux_server, tmp_path: Path) -> None:
+    first = tmux_server.start()
+    second = tmux_server.new_pane(first, window=False)  # split: same window
+    panes = {p.id: p for p in tmux.list_panes()}
+    assert set(panes) == {first, second}
+    a, b = panes[first], panes[second]
+    assert a.session == b.session == "main"
+    assert a.window == b.window and a.window.startswith("@")
+    assert a.pid > 0 and b.pid > 0 and a.pid != b.pid
+    assert (a.left, a.top) == (0, 0) and b.top > a.top
+    assert a.width == b.width == 200
+    assert not a.dead
+    assert tmux.live_panes() == {first: a.pid, second: b.pid}
+    assert [p.id for p in tmux.window_panes(a.window)] == [first, second]
+    # a dead pane (remain-on-exit) is listed but not live
+    tmux.run("set-option", "-g", "remain-on-exit", "on")
+    dying = tmux.new_window("main", str(tmp_path), ["true"])
+    wait_until(lambda: tmux.pane(dying.id) and tmux.pane(dying.id).dead, what="dead pane")
+    assert dying.id not in tmux.live_panes()
+    tmux.kill_pane(second)
+    assert tmux.pane(second) is None
+    assert second not in tmux.live_panes()
+    assert tmux.session_of(first) == "main"
+
+
+def test_display_message_is_literal_and_capture_lines(tmux: Tmux, tmux_server) -> None:
+    pane = tmux_server.start()
+    tmux.display_message(pane, "Claimed #{pane_id} a;", 100)  # no client: accepted, no error
+    tmux.send_text(pane, "for i in $(seq 1 80); do echo line$i; done")
+    tmux_server.wait_for(pane, "line80")
+    assert "line1\n" not in tmux.capture(pane)
+    assert "line1\n" in tmux.capture(pane, lines=200)
+
+
+def test_current_pane_from_env_only_for_our_server(
+    tmux: Tmux, tmux_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pane = tmux_server.start()
+    socket = tmux_server.tmux("display-message", "-p", "#{socket_path}")
+    monkeypatch.setenv("TMUX", f"{socket},1,0")
+    monkeypatch.setenv("TMUX_PANE", "%42")
+    assert tmux.current_pane() == "%42"
+    assert Tmux(socket_path=socket).current_pane() == "%42"
+    # a handle on another server does not trust $TMUX_PANE (it would name a pane elsewhere)
+    assert Tmux(socket_name="elsewhere").current_pane() is None
+    # neither does any handle when $TMUX is unset
+    monkeypatch.delenv("TMUX")
+    assert tmux.current_pane() == pane
+
+
+def test_pid_identity_after_server_restart(tmux: Tmux, tmux_server, tmp_path: Path) -> None:
+    pane = tmux_server.start()
+    old_pid = tmux.live_panes()[pane]
+    reg = Registry(tmp_path / "registry.json")
+    with reg.transaction() as entries:
+        entries["doc"] = make_entry(pane, pid=old_pid, window="@0")
+    again = restart(tmux_server)
+    assert again == pane  # pane ids restart at %0
+    live = tmux.live_panes()
+    assert live[pane] != old_pid
+    assert not identity_ok(reg.load()["doc"], live)
+    removed = reg.prune(live)
+    assert [k for k, _ in removed] == ["doc"]
+    assert reg.load() == {}
+
+
+def test_stash_pane_keeps_panes_alive(tmux: Tmux, tmux_server) -> None:
+    first = tmux_server.start()
+    x = tmux_server.new_pane(first, window=False)
+    y = tmux_server.new_pane(first, window=False)
+    pids = tmux.live_panes()
+    assert tmux.find_stash_window("main") is None
+    stash = tmux.stash_pane(x, "main")
+    assert tmux.find_stash_window("main") == stash
+    assert tmux.window_of(x) == stash
+    assert tmux.stash_pane(y, "main") == stash
+    assert {p.id for p in tmux.window_panes(stash)} == {x, y}  # no spare shell in the stash
+    assert tmux.live_panes() == pids  # same panes, same processes
+    assert [p.id for p in tmux.window_panes(first)] == [first]
+    names = [name for _, name in tmux.list_windows("main")]
+    assert names.count("stash") == 1
+
+
+def test_find_or_create_stash_window(tmux: Tmux, tmux_server) -> None:
+    tmux_server.start()
+    w = tmux.find_or_create_stash_window("main")
+    assert tmux.find_or_create_stash_window("main") == w
+    assert ("@1", "stash") in tmux.list_windows("main") or (w, "stash") in tmux.list_windows("main")
+
+
+def test_select_pane_and_run_many_abort(tmux: Tmux, tmux_server) -> None:
+    first = tmux_server.start()
+    other = tmux_server.new_pane("main", window=True)
+    tmux.select_pane(other)
+    p = tmux.pane(other)
+    assert p is not None and p.active and p.window_active
+    tmux.select_pane(first)
+    assert tmux.pane(first).window_active
+    # a failing command aborts the rest of a batch
+    with pytest.raises(TmuxError):
+        tmux.run_many([["select-pane", "-t", "%999"], ["select-window", "-t", other]])
+    assert tmux.pane(first).window_active
+
+
+def test_explicit_socket_name_is_another_server(tmux: Tmux, tmp_path: Path) -> None:
+    other = Tmux(socket_name="tr-test-other")
+    try:
+        pane = other.new_session("s", str(tmp_path))
+        assert other.live_panes().keys() == {pane.id}
+        assert other.has_session("s")
+        assert not tmux.server_running()  # the default server was never started
+        assert not tmux.has_session("s")
+    finally:
+        other.run("kill-server", check=False)
+
+
+def test_env_tmux_is_respected_without_flags(tmp_path: Path, tmux_server) -> None:
+    """With $TMUX set (inside tmux), plain tmux talks to that server: we pass no -L/-S."""
+    other = Tmux(socket_name="tr-test-env")
+    try:
+        other.new_session("inner", str(tmp_path))
+        socket = other.run("display-message", "-p", "#{socket_path}").strip()
+        env = dict(os.environ, TMUX=f"{socket},1,0")
+        code = (
+            "from tmux_router.tmux import Tmux; t = Tmux(); "
+            "print(t.has_session('inner'), sorted(p.session for p in t.list_panes()))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        assert out.strip() == "True ['inner']"
+    finally:
+        other.run("kill-server", check=False)
