@@ -170,7 +170,11 @@ def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """
     bindir = tmp_path / "fakebin"
     bindir.mkdir()
-    (bindir / "claude").symlink_to(FAKES / "claude")
+    # a copy whose shebang is this interpreter: `#!/usr/bin/env python3` may hit a pyenv shim
+    # that costs ~200 ms per call
+    script = (FAKES / "claude").read_text().split("\n", 1)[1]
+    (bindir / "claude").write_text(f"#!{sys.executable}\n{script}")
+    (bindir / "claude").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     log = tmp_path / "claude-calls.jsonl"
     monkeypatch.setenv("FAKE_CLAUDE_LOG", str(log))
@@ -183,3 +187,39 @@ def claude_calls(log: Path) -> list[dict]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+# --- tmux process counting (tmux_router tests and bench) ---------------------------------------
+
+
+class TmuxCounter:
+    """Counts tmux processes: a ``tmux`` shim first on PATH logs each call, then execs tmux."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def calls(self) -> list[str]:
+        if not self.log.exists():
+            return []
+        return [line for line in self.log.read_text().splitlines() if line]
+
+    def count(self) -> int:
+        return len(self.calls())
+
+    def reset(self) -> None:
+        self.log.write_text("")
+
+
+@pytest.fixture
+def tmux_counter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TmuxCounter:
+    real = shutil.which("tmux")
+    if not real:
+        pytest.skip("tmux is not installed")
+    bindir = tmp_path / "tmuxshim"
+    bindir.mkdir()
+    log = tmp_path / "tmux-calls.log"
+    shim = bindir / "tmux"
+    shim.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return TmuxCounter(log)

@@ -15,13 +15,23 @@ loader. Importing PyYAML costs ~30 ms, which would double the start-up of hotkey
 as ``route`` and ``claim`` that only need the session UUID; the scanner accepts only lines whose
 YAML meaning is unambiguous and hands everything else to PyYAML.
 
+Parse rules (SPEC A5, Part B §2.2 with its recommendations taken):
+
+* the block opens with a first line that is exactly ``---`` (LF or CRLF) and closes at the next
+  line that is exactly ``---`` (``---\n---\n`` is an empty block; a ``----`` rule does not
+  close it); the body starts after the closing line's newline, so nothing piles up;
+* no closing line → :class:`FrontmatterError` "FILE:1: unterminated frontmatter";
+* every scalar is read as a **string** (``agent: yes`` is ``"yes"``, ``model: 4`` is ``"4"``);
+  an empty value, ``~`` and ``null`` mean unset; a quoted ``""`` is set to the empty string;
+* a key given twice, or both ``agent_doc_session`` and the legacy ``session`` set, is an error
+  naming both lines; known keys must be single values.
+
 Malformed frontmatter raises :class:`FrontmatterError` naming the file and line; callers never
 write a document they could not parse.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid as _uuid
@@ -37,10 +47,13 @@ LEGACY_SESSION_KEY = "session"
 _KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]+(.*?)|)[ \t]*$")
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _PLAIN_BAD_START = set("'\"[]{}&*!|>%@`#,?:-")
+#: plain scalars some YAML reader would not read as a string (numbers in every base, base-60,
+#: floats, .inf/.nan, YAML 1.1 booleans, null, dates): quoted by :func:`yaml_scalar`
 _YAMLISH = re.compile(
-    r"^(?:[-+]?(?:\d[\d_]*)(?:\.\d*)?(?:[eE][-+]?\d+)?|0x[0-9a-fA-F]+|0o[0-7]+|"
-    r"\.inf|\.nan|[-+]\.inf|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|"
-    r"on|On|ON|off|Off|OFF|~|null|Null|NULL|\d{4}-\d\d?-\d\d?.*)$"
+    r"^(?:[-+]?\d[\d_]*(?:\.[\d_]*)?(?:e[-+]?\d+)?|[-+]?\.\d[\d_]*(?:e[-+]?\d+)?|"
+    r"[-+]?0x[0-9a-f_]+|[-+]?0o[0-7_]+|[-+]?0b[01_]+|[-+]?\d[\d_]*(?::[0-5]?\d)+(?:\.[\d_]*)?|"
+    r"[-+]?\.inf|\.nan|y|n|yes|no|true|false|on|off|~|null|\d{4}-\d\d?-\d\d?.*)$",
+    re.IGNORECASE,
 )
 
 
@@ -140,12 +153,50 @@ def _scan_simple(lines: list[str]) -> dict[str, object] | None:
     return out
 
 
-def _yaml_parse(yaml_text: str, path: str | None, first_line: int) -> dict[str, object]:
+_STR_LOADER: type | None = None
+
+
+def _string_loader() -> type:
+    """PyYAML's safe loader with every implicit type but null removed: scalars stay strings,
+    exactly as the line scanner reads them (so the result never depends on which one ran)."""
+    global _STR_LOADER
+    if _STR_LOADER is None:
+        import yaml  # deferred: ~30 ms, only for frontmatter the scanner does not handle
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        null = "tag:yaml.org,2002:null"
+        _STR_LOADER = type(
+            "_StringLoader",
+            (base,),
+            {
+                "yaml_implicit_resolvers": {
+                    ch: [(tag, rx) for tag, rx in rs if tag == null]
+                    for ch, rs in base.yaml_implicit_resolvers.items()
+                }
+            },
+        )
+    return _STR_LOADER
+
+
+def _key_line_no(lines: list[str], key: str, first_line: int) -> int:
+    """File line number (1-based) of ``key``'s line in the YAML ``lines``; else the block's."""
+    for i, line in enumerate(lines):
+        m = _KEY_LINE.match(line) if line and line[0] not in " \t#" else None
+        if m is None:
+            m = re.match(r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:", line)
+        if m is not None and m.group(1) == key:
+            return first_line + i
+    return first_line
+
+
+def _yaml_parse(
+    yaml_text: str, path: str | None, first_line: int, lines: list[str] | None = None
+) -> dict[str, object]:
     import yaml  # deferred: ~30 ms, only for frontmatter the scanner does not handle
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = _string_loader()
     try:
-        data = yaml.load(yaml_text, Loader=loader)  # noqa: S506 - safe loader
+        data = yaml.load(yaml_text, Loader=loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = first_line + (mark.line if mark is not None else 0)
@@ -161,13 +212,14 @@ def _yaml_parse(yaml_text: str, path: str | None, first_line: int) -> dict[str, 
             f"{_where(path)}:{first_line}: frontmatter must be a mapping of 'key: value' lines",
             hint="fix the YAML between the two '---' lines; the document was not changed",
         )
-    for key in KNOWN_KEYS + (LEGACY_SESSION_KEY,):
+    for key in (*KNOWN_KEYS, LEGACY_SESSION_KEY):
         v = data.get(key)
         if isinstance(v, (dict, list)):
+            line = _key_line_no(lines or [], key, first_line)
             raise FrontmatterError(
-                f"{_where(path)}: frontmatter key '{key}' must be a single value, not a "
+                f"{_where(path)}:{line}: frontmatter key '{key}' must be a single value, not a "
                 f"{'mapping' if isinstance(v, dict) else 'list'}",
-                hint="write it as 'key: value' on one line",
+                hint="write it as 'key: value' on one line; the document was not changed",
             )
     return {str(k): v for k, v in data.items()}
 
@@ -206,15 +258,17 @@ def parse(text: str, path: str | os.PathLike[str] | None = None) -> Document:
         lines.pop()
     fields = _scan_simple(lines)
     if fields is None:
-        fields = _yaml_parse(yaml_text.replace("\r\n", "\n"), p, 2)
         _check_duplicates(lines, p)
-    if SESSION_KEY in fields and LEGACY_SESSION_KEY in fields:
-        if fields[SESSION_KEY] is not None and fields[LEGACY_SESSION_KEY] is not None:
-            raise FrontmatterError(
-                f"{_where(p)}: frontmatter has both 'agent_doc_session' and the legacy "
-                f"'session' key",
-                hint="keep only 'agent_doc_session' (the same value) and delete the other line",
-            )
+        fields = _yaml_parse(yaml_text.replace("\r\n", "\n"), p, 2, lines)
+    if fields.get(SESSION_KEY) is not None and fields.get(LEGACY_SESSION_KEY) is not None:
+        a = _key_line_no(lines, SESSION_KEY, 2)
+        b = _key_line_no(lines, LEGACY_SESSION_KEY, 2)
+        raise FrontmatterError(
+            f"{_where(p)}:{max(a, b)}: frontmatter has both 'agent_doc_session' (line {a}) "
+            f"and the legacy 'session' key (line {b})",
+            hint="keep only 'agent_doc_session' (the same value) and delete the other line; "
+            "the document was not changed",
+        )
     return Document(
         text=text,
         path=p,
@@ -238,16 +292,41 @@ def _check_duplicates(lines: list[str], path: str | None) -> None:
             raise FrontmatterError(
                 f"{_where(path)}:{i + 2}: duplicate frontmatter key '{key}' "
                 f"(first on line {seen[key] + 2})",
-                hint="delete one of the two lines",
+                hint="delete one of the two lines; the document was not changed",
             )
         seen[key] = i
 
 
 # -- surgical edits -----------------------------------------------------------------------------
 
+_ANY_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:")
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+
+
+def _double_quoted(value: str) -> str:
+    """A YAML double-quoted scalar; every non-printable character is escaped, including the
+    YAML line breaks U+0085/U+2028/U+2029 that a JSON encoder would leave raw."""
+    out = ['"']
+    for ch in value:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable() and ch not in "\x85\u2028\u2029":
+            out.append(ch)
+        else:
+            cp = ord(ch)
+            out.append(f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}" if cp < 0x10000
+                       else f"\\U{cp:08x}")
+    out.append('"')
+    return "".join(out)
+
 
 def yaml_scalar(value: str) -> str:
-    """Render ``value`` as a YAML scalar that reads back as exactly this string."""
+    """Render ``value`` as a YAML scalar that reads back as exactly this string.
+
+    Plain when that is unambiguous for any YAML reader (PyYAML's 1.1 types and the Rust
+    reference's serde_yaml alike: no value that looks like a number, bool, null, date or
+    base-60 int), double-quoted otherwise.
+    """
     if (
         value
         and value[0] not in _PLAIN_BAD_START
@@ -257,70 +336,119 @@ def yaml_scalar(value: str) -> str:
         and not value.endswith(":")
         and value not in _NULLS
         and not _YAMLISH.match(value)
-        and all(c.isprintable() and c != "\t" for c in value)
+        and all(c.isprintable() for c in value)
     ):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _double_quoted(value)
+
+
+def _line_at(text: str, pos: int, limit: int) -> tuple[int, str]:
+    """The line starting at ``pos``: (offset past its newline, its text without newline)."""
+    end = text.find("\n", pos, limit)
+    line_end = limit if end == -1 else end + 1
+    return line_end, text[pos:line_end].rstrip("\r\n")
 
 
 def _key_line_span(doc: Document, key: str) -> tuple[int, int] | None:
-    """Offsets (start, end-including-newline) of the line(s) defining ``key``."""
+    """Offsets (start, end-including-newline) of the line(s) defining top-level ``key``.
+
+    A multi-line value (block scalar, indented list or mapping, folded plain scalar) owns the
+    indented lines that follow it, including blank lines between them.
+    """
     pos = doc.yaml_start
     while pos < doc.yaml_end:
-        end = doc.text.find("\n", pos, doc.yaml_end)
-        line_end = doc.yaml_end if end == -1 else end + 1
-        line = doc.text[pos:line_end].rstrip("\r\n")
-        m = _KEY_LINE.match(line) if line and line[0] not in " \t#" else None
-        if m is None and line.startswith(key):
-            # "key:" followed by a block/flow value the simple pattern does not match
-            m2 = re.match(rf"^{re.escape(key)}[ \t]*:", line)
-            if m2:
-                m = m2
-        if m is not None and m.group(0).split(":", 1)[0].strip() == key:
+        line_end, line = _line_at(doc.text, pos, doc.yaml_end)
+        m = _ANY_KEY.match(line) if line and line[0] not in " \t#" else None
+        if m is not None and m.group(1) == key:
             stop = line_end
-            # continuation lines of a multi-line value are indented
-            while stop < doc.yaml_end:
-                nxt_end = doc.text.find("\n", stop, doc.yaml_end)
-                nxt_stop = doc.yaml_end if nxt_end == -1 else nxt_end + 1
-                nxt = doc.text[stop:nxt_stop]
-                if nxt[:1] in (" ", "\t") and nxt.strip():
-                    stop = nxt_stop
-                else:
-                    break
+            scan = line_end
+            while scan < doc.yaml_end:
+                nxt_end, nxt = _line_at(doc.text, scan, doc.yaml_end)
+                if not nxt.strip():
+                    scan = nxt_end  # blank: belongs to the value only if more follows
+                    continue
+                if nxt[:1] in (" ", "\t"):
+                    stop = scan = nxt_end
+                    continue
+                break
             return pos, stop
         pos = line_end
     return None
 
 
+def _trailing_comment(line: str) -> str:
+    """The `` # comment`` at the end of a one-line ``key: value`` (with its leading blanks)."""
+    colon = line.find(":")
+    rest = line[colon + 1 :]
+    body = rest.lstrip(" \t")
+    lead = len(rest) - len(body)
+    if body.startswith("#"):
+        return rest if lead else ""
+    i = 0
+    if body[:1] == '"':
+        i = 1
+        while i < len(body) and body[i] != '"':
+            i += 2 if body[i] == "\\" else 1
+        i += 1
+    elif body[:1] == "'":
+        i = 1
+        while i < len(body):
+            if body[i] == "'":
+                if body[i + 1 : i + 2] == "'":
+                    i += 2
+                    continue
+                break
+            i += 1
+        i += 1
+    m = re.search(r"[ \t]+#.*$", body[i:])
+    return body[i:][m.start() :] if m else ""
+
+
 def set_field(text: str, key: str, value: str | None, path: str | None = None) -> str:
     """Return ``text`` with frontmatter ``key`` set to ``value`` (None removes it).
 
-    Only the key's own line changes; a document without frontmatter gains a block with this
-    one key. Setting ``agent_doc_session`` replaces a legacy ``session`` line.
+    Only the key's own line changes (a trailing ``# comment`` on it is kept; its line ending
+    is kept); a new key is inserted just above the closing ``---``; a document without
+    frontmatter gains a block with this one key. Setting ``agent_doc_session`` replaces a
+    legacy ``session`` line (and removes it if both exist); removing it removes both.
+    Raises :class:`FrontmatterError` for malformed frontmatter (nothing to write then).
     """
     doc = parse(text, path)
     if not doc.has_frontmatter:
         if value is None:
             return text
-        nl = "\r\n" if text.find("\n") > 0 and text[text.find("\n") - 1] == "\r" else "\n"
+        first_nl = text.find("\n")
+        nl = "\r\n" if first_nl > 0 and text[first_nl - 1] == "\r" else "\n"
         return f"---{nl}{key}: {yaml_scalar(value)}{nl}---{nl}{text}"
-    nl = doc.newline
     span = _key_line_span(doc, key)
-    if span is None and key == SESSION_KEY:
-        span = _key_line_span(doc, LEGACY_SESSION_KEY)
+    legacy = _key_line_span(doc, LEGACY_SESSION_KEY) if key == SESSION_KEY else None
+    if span is None and legacy is not None:
+        span, legacy = legacy, None
+    if legacy is not None:  # both lines present: drop the legacy one, then edit the other
+        text = text[: legacy[0]] + text[legacy[1] :]
+        if legacy[0] < span[0]:  # type: ignore[index]
+            shift = legacy[1] - legacy[0]
+            span = (span[0] - shift, span[1] - shift)  # type: ignore[index]
+        doc = parse(text, path)
     if value is None:
         if span is None:
             return text
         return text[: span[0]] + text[span[1] :]
-    new_line = f"{key}: {yaml_scalar(value)}{nl}"
     if span is not None:
+        old = text[span[0] : span[1]]
+        first_end = old.find("\n")
+        one_line = first_end == -1 or first_end == len(old) - 1
+        ending = "\r\n" if old.endswith("\r\n") else "\n" if old.endswith("\n") else ""
+        comment = _trailing_comment(old.rstrip("\r\n")) if one_line else ""
+        if not one_line:
+            ending = "\r\n" if old[:first_end].endswith("\r") else "\n"
+        new_line = f"{key}: {yaml_scalar(value)}{comment}{ending}"
         return text[: span[0]] + new_line + text[span[1] :]
     # insert just before the closing '---' line
+    nl = doc.newline
     insert_at = doc.yaml_end
-    prefix = ""
-    if insert_at > doc.yaml_start and text[insert_at - 1] != "\n":
-        prefix = nl
-    return text[:insert_at] + prefix + new_line + text[insert_at:]
+    prefix = nl if insert_at > doc.yaml_start and text[insert_at - 1] != "\n" else ""
+    return text[:insert_at] + prefix + f"{key}: {yaml_scalar(value)}{nl}" + text[insert_at:]
 
 
 def new_session_id() -> str:
@@ -338,9 +466,8 @@ def ensure_session(text: str, path: str | None = None) -> tuple[str, str, bool]:
 
 def read_document(path: str | os.PathLike[str]) -> Document:
     """Read and parse a document file (strict UTF-8)."""
-    from safefile import DecodeError, read_text
-
     from agent_doc.errors import AgentDocError, FileNotFound
+    from safefile import DecodeError, read_text
 
     try:
         text = read_text(path)
@@ -357,24 +484,42 @@ def read_document(path: str | os.PathLike[str]) -> Document:
     return parse(text, path)
 
 
+def save_document(path: str | os.PathLike[str], text: str) -> None:
+    """Atomically write a document (the caller holds its document lock).
+
+    File-system failures become :class:`AgentDocError` naming the file, with a hint.
+    """
+    from agent_doc.errors import AgentDocError
+    from safefile import atomic_write
+
+    try:
+        atomic_write(path, text)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        msg = reason if reason.startswith("cannot write") else f"cannot write {path}: {reason}"
+        raise AgentDocError(
+            msg, hint="fix the permissions or free some space and retry; the file is unchanged"
+        ) from None
+
+
 def edit_document(
     path: str | os.PathLike[str], change: Callable[[str], str], *, project: object = None
 ) -> tuple[str, str]:
     """Read-modify-write ``path`` under its document lock. Returns ``(old, new)`` text.
 
     ``change`` gets the current text and returns the new one; nothing is written if it is
-    unchanged. ``change`` may raise to abort without writing.
+    unchanged. ``change`` may raise to abort without writing. A document whose frontmatter
+    does not parse is never written (:class:`FrontmatterError`).
     """
-    from safefile import FileLock, atomic_write
-
     from agent_doc.project import Project
+    from safefile import FileLock
 
     proj = project if isinstance(project, Project) else Project.for_document(path)
     with FileLock(proj.doc_lock_path(path), what=f"document {os.fspath(path)}"):
         old = read_document(path).text
         new = change(old)
         if new != old:
-            atomic_write(path, new)
+            save_document(path, new)
     return old, new
 
 

@@ -9,7 +9,10 @@ following CommonMark closely enough for that purpose:
   at a line with the same character, at least as many, and nothing else but spaces; an
   unclosed fence runs to the end of the text;
 * a code span starts at a run of N backticks and ends at the next run of exactly N backticks
-  (outside fences); an unmatched run is literal text.
+  in the same paragraph (outside fences); an unmatched run is literal text.
+
+Not recognised (rare in session documents, and guessing wrong would hide real comments):
+indented code blocks, and fences inside block quotes or list items.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import re
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
-def code_regions(text: str) -> list[tuple[int, int]]:
-    """Sorted, non-overlapping ``(start, end)`` offsets of code in ``text``."""
-    if "`" not in text and "~~~" not in text:
-        return []
-    regions: list[tuple[int, int]] = []
-    # pass 1: fences, line by line
+_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)")
+
+
+def _fences_and_boundaries(text: str) -> tuple[list[tuple[int, int]], list[int]]:
+    """Fenced blocks, and the offsets where a paragraph ends (a code span cannot cross them):
+    blank lines, fence starts, and both edges of ATX heading lines."""
     fences: list[tuple[int, int]] = []
+    bounds: list[int] = []
     pos = 0
     n = len(text)
     open_char = ""
@@ -41,7 +45,7 @@ def code_regions(text: str) -> list[tuple[int, int]]:
             if (
                 len(line) - len(stripped) <= 3
                 and stripped.startswith(open_char * open_len)
-                and stripped.rstrip(" ") == open_char * len(stripped.rstrip(" "))
+                and stripped.rstrip(" \t") == open_char * len(stripped.rstrip(" \t"))
             ):
                 fences.append((open_start, line_end))
                 open_char = ""
@@ -49,42 +53,75 @@ def code_regions(text: str) -> list[tuple[int, int]]:
             m = _FENCE_OPEN.match(line)
             if m and not (m.group(1)[0] == "`" and "`" in line[m.end() :]):
                 open_char, open_len, open_start = m.group(1)[0], len(m.group(1)), pos
+                bounds.append(pos)
+            elif not line.strip():
+                bounds.append(pos)
+            elif _HEADING.match(line):
+                bounds.append(pos)
+                bounds.append(pos + len(line))
         pos = line_end
     if open_char:
         fences.append((open_start, n))
-    # pass 2: code spans between fences
+    return fences, bounds
+
+
+def code_regions(text: str) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ``(start, end)`` offsets of code in ``text``.
+
+    Besides the fence rules above: a code span never crosses a paragraph boundary (blank line,
+    fence, heading line); a backtick escaped by a backslash does not open one; an HTML comment
+    that starts outside code hides the backticks inside it (CommonMark gives raw HTML
+    precedence over a code span that starts later).
+    """
+    if "`" not in text and "~~~" not in text:
+        return []
+    fences, bounds = _fences_and_boundaries(text)
+    n = len(text)
     fence_starts = [f[0] for f in fences]
 
-    def in_fence(i: int) -> int:
+    def fence_end_at(i: int) -> int:
         k = bisect.bisect_right(fence_starts, i) - 1
         if k >= 0 and fences[k][0] <= i < fences[k][1]:
             return fences[k][1]
         return -1
 
-    i = 0
+    def limit_after(i: int) -> int:
+        k = bisect.bisect_right(bounds, i)
+        return bounds[k] if k < len(bounds) else n
+
     spans: list[tuple[int, int]] = []
+    i = 0
     while True:
-        i = text.find("`", i)
-        if i == -1:
+        tick = text.find("`", i)
+        if tick == -1:
             break
-        fence_end = in_fence(i)
+        comment = text.find("<!--", i, tick)
+        if comment != -1 and fence_end_at(comment) < 0:
+            close = text.find("-->", comment + 4)
+            i = close + 3 if close != -1 else comment + 4
+            continue
+        i = tick
+        fence_end = fence_end_at(i)
         if fence_end >= 0:
             i = fence_end
             continue
         j = i
         while j < n and text[j] == "`":
             j += 1
+        slashes = 0
+        while i - slashes - 1 >= 0 and text[i - slashes - 1] == "\\":
+            slashes += 1
+        if slashes % 2 == 1:  # \` is a literal backtick; the rest of the run may open
+            i += 1
+            continue
         run = j - i
-        # find a closing run of exactly `run` backticks
+        limit = limit_after(i)
         k = j
         close = -1
         while True:
-            k = text.find("`" * run, k)
+            k = text.find("`" * run, k, limit)
             if k == -1:
                 break
-            if in_fence(k) >= 0:
-                k = in_fence(k)
-                continue
             e = k
             while e < n and text[e] == "`":
                 e += 1
@@ -97,8 +134,7 @@ def code_regions(text: str) -> list[tuple[int, int]]:
             continue
         spans.append((i, close))
         i = close
-    regions = sorted(fences + spans)
-    return regions
+    return sorted(fences + spans)
 
 
 class CodeIndex:

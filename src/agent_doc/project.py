@@ -24,6 +24,10 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from safefile import FileLock
 
 STATE_DIR = ".agent-doc"
 
@@ -33,8 +37,13 @@ def doc_realpath(doc: str | os.PathLike[str]) -> str:
 
 
 def doc_hash(doc: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of the document's canonical absolute path, as the reference names it."""
-    return hashlib.sha256(doc_realpath(doc).encode("utf-8", "surrogateescape")).hexdigest()
+    """SHA-256 (hex) of the document's canonical absolute path, as the reference names it.
+
+    The path is encoded as UTF-8; bytes that are not valid UTF-8 become U+FFFD first, as the
+    reference's ``to_string_lossy()`` does, so both tools agree on every path.
+    """
+    lossy = os.fsencode(doc_realpath(doc)).decode("utf-8", "replace")
+    return hashlib.sha256(lossy.encode("utf-8")).hexdigest()
 
 
 def find_root(start: str | os.PathLike[str]) -> Path:
@@ -128,6 +137,21 @@ class Project:
 
     def pending_path(self, doc: str | os.PathLike[str]) -> Path:
         return self.pending_dir / f"{doc_hash(doc)}.json"
+
+    # -- locks (lock order: submit → document → snapshot → registry) ---------------------------
+    def submit_lock(self, doc: str | os.PathLike[str], *, timeout: float | None = None) -> FileLock:
+        """The lock held across one whole submit cycle of ``doc`` (SPEC A4)."""
+        from safefile import FileLock
+
+        return FileLock(
+            self.submit_lock_path(doc), timeout=timeout, what=f"submit cycle of {os.fspath(doc)}"
+        )
+
+    def doc_lock(self, doc: str | os.PathLike[str], *, timeout: float | None = None) -> FileLock:
+        """The lock held briefly by every writer of ``doc`` or its snapshot (SPEC A4)."""
+        from safefile import FileLock
+
+        return FileLock(self.doc_lock_path(doc), timeout=timeout, what=f"document {os.fspath(doc)}")
 
     # -- helpers ------------------------------------------------------------------------------
     def ensure_dirs(self) -> None:

@@ -15,9 +15,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from safefile import DecodeError, FileLock, atomic_write, read_text
-
 from agent_doc.project import Project
+from safefile import DecodeError, FileLock, atomic_write, read_text
 
 
 @dataclass

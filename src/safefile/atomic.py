@@ -3,44 +3,49 @@
 :func:`atomic_write` is the one function that writes every file that matters: documents,
 snapshots, the registry, pid files, pending responses. Steps:
 
-1. Resolve symlinks, so the link's *target* gets the new content and the link stays a link.
-2. Create ``.<name>.tmp-<pid>-<random>`` in the target's folder (same file system, so the
-   rename is atomic), write, ``fsync``.
-3. Give it the mode (and, where permitted, the owner) of the file it replaces; a new file gets
-   ``0o666 & ~umask`` like any ``open()``.
+1. Resolve symlinks (whole chains, relative or absolute), so the final *target* gets the new
+   content and every link stays a link. A dangling link creates its target.
+2. Refuse a target that is not writable (a read-only document stays unwritten, as an editor
+   would refuse it) with a message naming the file.
+3. Create ``.<name>.tmp-<pid>-<random>`` in the target's folder (same file system, so the
+   rename is atomic), ``flock`` it (marks it "being written"), write, give it the owner (where
+   permitted) and mode of the file it replaces — a new file gets ``mode`` (default ``0o666``)
+   masked by the umask, like any ``open()`` — and ``fsync``.
 4. ``os.replace`` over the target, then ``fsync`` the folder so the rename itself is durable.
 
-On any failure the temporary file is removed. A writer killed with SIGKILL cannot clean up, so
-every write first removes stale temporary files of the same target whose writer process is
-gone. Readers therefore see the complete old or the complete new content, never a torn file.
+On any failure (including KeyboardInterrupt) the temporary file is removed. A writer killed
+with SIGKILL cannot clean up, so every write first removes the stale temporary files of the
+same target: those no process holds an ``flock`` on and whose writer is gone (or that are older
+than :data:`STALE_AFTER` seconds, in case the pid was reused). Readers therefore see the
+complete old or the complete new content, never a torn file.
+
+Known limits (inherent to rename-based writes): hard links to the target are split (the other
+names keep the old content), and ACLs / extended attributes are not copied.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
-import secrets
+import stat
+import time
 
-
-def _umask() -> int:
-    # os.umask has no getter; read it from /proc when available to avoid a racy set/reset.
-    try:
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
+#: a temp file whose writer pid is alive is still removed when older than this (pid reuse)
+STALE_AFTER = 10.0
 
 
 def _tmp_prefix(name: str) -> str:
+    # keep the temp name within NAME_MAX (255 bytes) for long target names
+    while len(os.fsencode(name)) > 200:
+        name = name[:-1]
     return f".{name}.tmp-"
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -51,7 +56,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def clean_stale_temps(target: str) -> list[str]:
-    """Remove temp files left for ``target`` by writers that died. Returns what was removed."""
+    """Remove temp files left for ``target`` by writers that died. Returns what was removed.
+
+    A temp file is in use while its writer holds an ``flock`` on it; one that nobody locks is
+    removed when its writer's pid is gone or when it is older than :data:`STALE_AFTER`
+    (the short window between a writer's create and its ``flock`` is covered by both).
+    """
     folder = os.path.dirname(target) or "."
     prefix = _tmp_prefix(os.path.basename(target))
     removed: list[str] = []
@@ -59,6 +69,7 @@ def clean_stale_temps(target: str) -> list[str]:
         names = os.listdir(folder)
     except OSError:
         return removed
+    me = os.getpid()
     for name in names:
         if not name.startswith(prefix):
             continue
@@ -67,25 +78,53 @@ def clean_stale_temps(target: str) -> list[str]:
             pid = int(pid_part)
         except ValueError:
             continue
-        if pid == os.getpid() or _pid_alive(pid):
+        if pid == me:
+            continue  # ours: either being written by another thread or already cleaned up
+        full = os.path.join(folder, name)
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
             continue
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(folder, name))
-            removed.append(name)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer holds it
+            age = time.time() - os.fstat(fd).st_mtime
+            if _pid_alive(pid) and age < STALE_AFTER:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(full)
+                removed.append(name)
+        finally:
+            os.close(fd)
     return removed
 
 
 def _fsync_dir(folder: str) -> None:
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        pass  # some file systems cannot fsync a folder; the rename is still atomic
     finally:
         os.close(fd)
+
+
+def _writable(target: str) -> bool:
+    if os.access in os.supports_effective_ids:
+        return os.access(target, os.W_OK, effective_ids=True)
+    return os.access(target, os.W_OK)
+
+
+def _resolve_target(path: str) -> str:
+    target = os.path.realpath(path)
+    if os.path.islink(target):  # realpath stops inside a symlink loop
+        raise OSError(errno.ELOOP, f"cannot write {path}: symbolic link loop at {target}")
+    return target
 
 
 def atomic_write(
@@ -98,11 +137,14 @@ def atomic_write(
 ) -> None:
     """Atomically replace ``path`` with ``data`` (str is encoded as UTF-8).
 
-    ``mode`` applies only when the file is new (an existing file keeps its own mode).
-    ``durable=False`` skips the fsyncs (for scratch files only).
+    ``mode`` applies only when the file is new (an existing file keeps its own mode and, where
+    permitted, its owner). ``durable=False`` skips the fsyncs (for scratch files only).
+    ``make_parents`` creates missing folders. Errors are ``OSError`` subclasses whose message
+    names the target.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    target = os.path.realpath(os.fspath(path))
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    given = os.fspath(path)
+    target = _resolve_target(given)
     folder = os.path.dirname(target)
     if make_parents:
         os.makedirs(folder, exist_ok=True)
@@ -110,29 +152,63 @@ def atomic_write(
         st: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
         st = None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, f"cannot write {given}: it is a folder")
+        if not _writable(target):
+            raise PermissionError(
+                errno.EACCES, f"cannot write {given}: the file is read-only (mode "
+                f"{st.st_mode & 0o777:o}); make it writable to let agent-doc update it"
+            )
     clean_stale_temps(target)
-    tmp = os.path.join(
-        folder, f"{_tmp_prefix(os.path.basename(target))}{os.getpid()}-{secrets.token_hex(4)}"
-    )
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    prefix = os.path.join(folder, _tmp_prefix(os.path.basename(target)))
+    fd = -1
+    tmp = ""
+    # a new file gets `mode` masked by the umask from the kernel itself; a replacement starts
+    # private and gets the old file's mode below
+    create_mode = 0o600 if st is not None else (0o666 if mode is None else mode)
+    for _ in range(5):
+        tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, create_mode)
+            break
+        except FileExistsError:
+            continue
+        except PermissionError:
+            raise PermissionError(
+                errno.EACCES, f"cannot write {given}: no permission to create a file in "
+                f"{folder} (a safe write puts a temporary file beside the target)"
+            ) from None
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                errno.ENOENT, f"cannot write {given}: folder {folder} does not exist"
+            ) from None
+    if fd < 0:
+        raise FileExistsError(errno.EEXIST, f"cannot create a temporary file for {given}")
     try:
         try:
-            view = memoryview(raw)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "in use" mark for cleaners
+            _write_all(fd, raw)
             if st is not None:
-                os.fchmod(fd, st.st_mode & 0o7777)
                 if st.st_uid != os.geteuid() or st.st_gid != os.getegid():
-                    with contextlib.suppress(PermissionError):
+                    try:
                         os.fchown(fd, st.st_uid, st.st_gid)
-            else:
-                os.fchmod(fd, (0o666 if mode is None else mode) & ~_umask())
+                    except PermissionError:
+                        with contextlib.suppress(PermissionError):
+                            os.fchown(fd, -1, st.st_gid)  # a group we belong to
+                # after chown, which may clear set-id bits
+                os.fchmod(fd, st.st_mode & 0o7777)
             if durable:
                 os.fsync(fd)
+            try:
+                os.replace(tmp, target)
+            except PermissionError as exc:  # e.g. another user's file in a sticky folder
+                raise PermissionError(
+                    exc.errno, f"cannot write {given}: replacing it is not permitted "
+                    f"({exc.strerror})"
+                ) from None
         finally:
             os.close(fd)
-        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -141,13 +217,94 @@ def atomic_write(
         _fsync_dir(folder)
 
 
+def create_new(
+    path: str | os.PathLike[str],
+    data: bytes | str,
+    *,
+    mode: int | None = None,
+    make_parents: bool = False,
+) -> str:
+    """Create ``path`` with ``data`` only if nothing exists there; return the file written.
+
+    Exclusive *and* atomic: the content goes to a temporary file beside the target (flocked,
+    fsynced), which is then hard-linked into place with ``os.link`` — the kernel refuses the
+    link if the name exists (``FileExistsError``), so of two concurrent creators exactly one
+    wins, and nobody ever sees a partly written file. ``O_CREAT|O_EXCL`` alone would be just as
+    exclusive, but between the create and the last write a reader (an editor, the watch daemon)
+    could see an empty or truncated file. On a file system without hard links (FAT, some FUSE
+    mounts) it falls back to ``O_EXCL`` + write + ``fsync``. Symlinks are followed like
+    :func:`atomic_write` (a dangling link creates its target).
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    given = os.fspath(path)
+    target = _resolve_target(given)
+    folder = os.path.dirname(target)
+    if make_parents:
+        os.makedirs(folder, exist_ok=True)
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, f"file already exists: {given}")
+    perm = 0o666 if mode is None else mode  # the kernel applies the umask
+    tmp = f"{os.path.join(folder, _tmp_prefix(os.path.basename(target)))}{os.getpid()}-" + (
+        os.urandom(4).hex()
+    )
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, perm)
+    except PermissionError:
+        raise PermissionError(
+            errno.EACCES, f"cannot create {given}: no permission to write in {folder}"
+        ) from None
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            errno.ENOENT, f"cannot create {given}: folder {folder} does not exist"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _write_all(fd, raw)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise FileExistsError(errno.EEXIST, f"file already exists: {given}") from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            _create_excl_in_place(target, given, raw, perm)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(folder)
+    return target
+
+
+def _create_excl_in_place(target: str, given: str, raw: bytes, perm: int) -> None:
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, perm)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, f"file already exists: {given}") from None
+    try:
+        _write_all(fd, raw)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, raw: bytes) -> None:
+    view = memoryview(raw)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
     with open(path, "rb") as fh:
         return fh.read()
 
 
 class DecodeError(ValueError):
-    """A file is not valid UTF-8; the message names the file and the byte offset."""
+    """A file is not valid UTF-8; the message names the file and the line and byte offset."""
 
 
 def read_text(path: str | os.PathLike[str]) -> str:
@@ -168,6 +325,9 @@ def append_line(path: str | os.PathLike[str], line: str) -> None:
     data = line.encode("utf-8")
     fd = os.open(os.fspath(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # one write in practice; the loop only guards against a short write
+            n = os.write(fd, view)
+            view = view[n:]
     finally:
         os.close(fd)

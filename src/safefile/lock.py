@@ -1,27 +1,40 @@
 """The one lock primitive: an advisory ``flock(2)`` lock on a lock file.
 
 Why hand-written instead of ``filelock``/``portalocker``: importing ``filelock`` costs about
-64 ms and ``portalocker`` about 74 ms on our 2-core machine (``../shared/LIBRARIES.md``), and
+64 ms and ``portalocker`` about 74 ms on our 2-core machine (``shared/LIBRARIES.md``), and
 every hotkey command takes at least one lock; this module imports only stdlib modules that the
 interpreter has loaded anyway (``fcntl``, ``os``, ``threading``, ``time``), about 1 ms. An
-acquire costs about 2 µs uncontended (``filelock``: ~137 µs).
+uncontended acquire+release (open, flock, holder record, unlock, close) costs about 15–25 µs
+and a nested level about 2 µs (``bench/bench_registry.py`` prints the figures; ``filelock``:
+~137 µs). Neither library gives the semantics below out of the box either
+(``filelock`` raises "Deadlock" for two objects on one path in one thread; ``portalocker``'s
+nested ``Lock`` releases at the *inner* exit).
 
 Semantics (SPEC A4):
 
 * **Across processes**: ``flock(LOCK_EX)`` on the lock file. It interoperates with the Rust
   reference (``fs2``), ``filelock`` and ``portalocker``, which all use ``flock`` on Linux. POSIX
   record locks (``lockf``) would not, and are never used.
-* **Across threads**: a per-path :class:`threading.RLock` guards the process's single open
-  descriptor, so two threads exclude each other.
-* **Re-entrant within a thread**: nesting the same path just increments a counter; the
-  descriptor is unlocked and closed when the outermost holder releases.
-* **Bounded wait**: default 30 s (``AGENT_DOC_LOCK_TIMEOUT`` overrides it). After one second of
-  waiting the waiter prints once on stderr who holds the lock (pid, command, since), read from
-  the lock file, where each holder writes that line after acquiring.
+* **Across threads**: a per-path thread lock guards the process's single open descriptor, so
+  two threads of one process exclude each other.
+* **Re-entrant within a thread**: nesting the same path (through the same or another
+  :class:`FileLock` object, with a relative, absolute or symlinked path) just increments a
+  counter; the descriptor is unlocked and closed when the outermost holder releases.
+  Releasing from a thread that does not own the lock is refused and changes nothing.
+* **Bounded wait**: default 30 s (``AGENT_DOC_LOCK_TIMEOUT`` overrides it; ``inf`` waits
+  forever). A busy lock is waited for with a *blocking* ``flock`` in a helper thread while the
+  caller waits for that thread with the bound, so a waiter wakes the moment the lock is free
+  (polling ``LOCK_NB`` starved some of 16 contending processes for seconds in
+  ``bench/bench_registry.py``). After one second of waiting the waiter prints once on
+  stderr who holds the lock (pid, command, since), read from the lock file, where each holder
+  writes that line after acquiring and which it blanks before releasing. A timeout raises
+  :class:`LockTimeout` naming the lock, the file and the holder.
 * A holder that dies releases the lock (the kernel closes its descriptor). Lock files are never
   deleted: a waiter blocked on a deleted inode would hold a lock nobody else can see.
-* Fork safety: a child created by ``fork`` starts with an empty lock table (the inherited
-  descriptors are not used by the child's own locks).
+* **Fork**: a child created by ``fork`` starts with an empty lock table and closes its copies
+  of the parent's lock descriptors, so (a) the child must take a lock itself before it holds
+  it, and (b) a parent killed while holding a lock releases it at once even if the child lives
+  on. Releasing in the child a lock the parent acquired is a no-op.
 """
 
 from __future__ import annotations
@@ -33,7 +46,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 DEFAULT_TIMEOUT = 30.0
 _NOTICE_AFTER = 1.0
@@ -42,44 +54,70 @@ _NOTICE_AFTER = 1.0
 class LockTimeout(TimeoutError):
     """Raised when a lock could not be taken within the bound."""
 
-    def __init__(self, path: str, waited: float, holder: str | None) -> None:
+    def __init__(
+        self, path: str, waited: float, holder: str | None, what: str | None = None
+    ) -> None:
         self.path = path
         self.waited = waited
         self.holder = holder
-        who = f" (held by {holder})" if holder else ""
-        super().__init__(
-            f"timed out after {waited:.0f}s waiting for lock {path}{who}; if that process is "
-            f"stuck, stop it — the lock is released as soon as it exits"
+        self.what = what
+        name = f"lock '{what}' ({path})" if what else f"lock {path}"
+        who = f", held by {holder}" if holder else ""
+        secs = f"{waited:.1f}" if waited < 10 else f"{waited:.0f}"
+        pid = holder_pid(holder)
+        stop = f"stop it (kill {pid})" if pid else "stop it"
+        self.hint = (
+            f"if that process is stuck, {stop} — the lock is released as soon as it exits; "
+            f"or wait longer with AGENT_DOC_LOCK_TIMEOUT=SECONDS"
         )
+        super().__init__(f"timed out after {secs}s waiting for {name}{who}; {self.hint}")
 
 
-@dataclass
 class _LockState:
-    rlock: threading.RLock = field(default_factory=threading.RLock)
-    fd: int = -1
-    count: int = 0
+    """Per-path state of this process (a plain class: ``dataclasses`` costs ~10 ms to import)."""
+
+    __slots__ = ("count", "fd", "owner", "tlock")
+
+    def __init__(self) -> None:
+        self.tlock = threading.Lock()
+        self.fd = -1
+        self.count = 0
+        self.owner = 0  # thread ident of the holder; 0 when free
 
 
 _table_guard = threading.Lock()
 _table: dict[str, _LockState] = {}
+#: descriptors a helper thread is blocked on (see FileLock._block); closed in a forked child
+_pending_fds: set[int] = set()
 
 
 def _reset_after_fork() -> None:
-    global _table_guard, _table
+    """In a forked child: drop the parent's lock table and close inherited lock descriptors."""
+    global _table_guard, _table, _pending_fds
+    fds = [st.fd for st in _table.values() if st.fd >= 0] + list(_pending_fds)
+    for fd in fds:
+        try:
+            os.close(fd)  # drops only our reference; the parent's lock stays
+        except OSError:
+            pass
     _table_guard = threading.Lock()
     _table = {}
+    _pending_fds = set()
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def default_timeout() -> float:
+    """The bound on lock waits: ``AGENT_DOC_LOCK_TIMEOUT`` (seconds, ``inf``) or 30 s."""
     raw = os.environ.get("AGENT_DOC_LOCK_TIMEOUT")
     if raw:
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
-            pass
+            return DEFAULT_TIMEOUT
+        if value == value and value >= 0:  # not NaN, not negative
+            return value
     return DEFAULT_TIMEOUT
 
 
@@ -91,36 +129,75 @@ def _state_for(path: str) -> _LockState:
         return st
 
 
+#: the holder record: one line padded to a fixed size, so writing it and blanking it on
+#: release never changes the file's size (no journaled metadata: ~5 µs instead of ~35 µs for
+#: truncate + write on ext4)
+_RECORD = 256
+_BLANK = b" " * (_RECORD - 1) + b"\n"
+
+
 def read_holder(path: str | os.PathLike[str]) -> str | None:
-    """Return the holder line written into a lock file, or None."""
+    """Return the holder line written into a lock file (None if blank or unreadable)."""
     try:
         with open(path, "rb") as fh:
-            raw = fh.read(512)
+            raw = fh.read(_RECORD)
     except OSError:
         return None
     text = raw.decode("utf-8", "replace").strip()
     return text or None
 
 
+def holder_pid(holder: str | None) -> int | None:
+    """The pid in a holder line (``pid 123 (...) since ...``), or None."""
+    if not holder or not holder.startswith("pid "):
+        return None
+    try:
+        return int(holder.split()[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _program() -> str:
+    """A readable name for this program: ``agent-doc`` for ``python -m agent_doc`` too."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "python"
+    if argv0 in ("-c", "-m"):
+        return f"python {argv0}"
+    base = os.path.basename(argv0)
+    if base == "__main__.py":
+        base = os.path.basename(os.path.dirname(argv0)).replace("_", "-")
+    return base or "python"
+
+
+_COMMAND: str | None = None
+
+
 def _holder_line() -> bytes:
-    argv = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:4]))
+    """``pid N (command) since TIME``, padded to the fixed record size."""
+    global _COMMAND
+    if _COMMAND is None:
+        _COMMAND = " ".join([_program(), *sys.argv[1:4]]).replace("\n", " ")[:160]
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
-    return f"pid {os.getpid()} ({argv or 'python'}) since {since}\n".encode()
+    line = f"pid {os.getpid()} ({_COMMAND}) since {since}".encode("utf-8", "replace")
+    return line[: _RECORD - 1].ljust(_RECORD - 1) + b"\n"
 
 
 def _open_lock_file(path: str) -> int:
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return os.open(path, flags, 0o644)
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return os.open(path, flags, 0o644)
+    except PermissionError:
+        # an existing lock file we may not write (another user's): flock works read-only
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 class FileLock:
     """An exclusive, re-entrant, bounded-wait lock on ``path`` (see module docstring).
 
     Use as a context manager; ``what`` names the lock in messages ("registry", "document
-    notes.md", ...).
+    notes.md", ...). ``quiet`` suppresses the "waiting for" notice.
     """
 
     def __init__(
@@ -131,93 +208,190 @@ class FileLock:
         what: str | None = None,
         quiet: bool = False,
     ) -> None:
-        self.path = os.path.abspath(os.fspath(path))
+        # the real path, so two spellings of one lock file (a symlinked folder) share one state
+        # instead of deadlocking against each other in one thread
+        self.path = os.path.realpath(os.fspath(path))
         self.timeout = default_timeout() if timeout is None else timeout
         self.what = what
         self.quiet = quiet
-        self._state = _state_for(self.path)
+        self._pid = os.getpid()
 
-    # -- acquire / release ------------------------------------------------------------------
+    @property
+    def _state(self) -> _LockState:
+        # looked up on every use, so an object created before a fork is right in the child
+        return _state_for(self.path)
+
+    # -- waiting ------------------------------------------------------------------------------
+    def _notice(self, holder: str | None) -> None:
+        if self.quiet:
+            return
+        name = f"lock '{self.what}' ({self.path})" if self.what else f"lock {self.path}"
+        sys.stderr.write(
+            f"{_program()}: waiting for {name}, held by {holder or 'an unknown process'}\n"
+        )
+        sys.stderr.flush()
+
+    def _timeout(self, start: float) -> LockTimeout:
+        return LockTimeout(self.path, time.monotonic() - start, read_holder(self.path), self.what)
+
+    def _wait_thread(self, st: _LockState, start: float, deadline: float) -> bool:
+        """Take the in-process thread lock; returns whether the notice was printed."""
+        first = min(_NOTICE_AFTER, deadline - start)
+        if st.tlock.acquire(timeout=max(first, 0.0)):
+            return False
+        if time.monotonic() >= deadline:
+            raise self._timeout(start)
+        holder = read_holder(self.path)
+        self._notice(f"{holder} (another thread of this process)" if holder else None)
+        remaining = deadline - time.monotonic()
+        ok = (
+            st.tlock.acquire()
+            if remaining == float("inf")
+            else st.tlock.acquire(timeout=max(remaining, 0.0))
+        )
+        if not ok:
+            raise self._timeout(start)
+        return True
+
+    def _block(self, fd: int, start: float, deadline: float, noticed: bool) -> None:
+        """Wait for the flock on ``fd`` with a bound.
+
+        A blocking ``flock`` cannot time out, so a helper thread makes the blocking call and
+        this thread waits for it with the bound (printing the holder notice after a second).
+        Compared with polling ``LOCK_NB``, a waiter wakes the instant the lock is released
+        (lower latency, no CPU spent polling, and no starvation of slow pollers). If the wait
+        is abandoned (timeout, Ctrl-C), the helper keeps ownership of ``fd``: should it get the
+        lock later, it releases it at once and closes ``fd``.
+        """
+        done = threading.Event()
+        guard = threading.Lock()
+        box: dict[str, object] = {"abandoned": False, "error": None}
+        with _table_guard:
+            _pending_fds.add(fd)
+
+        def wait_for_flock() -> None:
+            error: BaseException | None = None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException as exc:  # reported to the waiting thread
+                error = exc
+            with guard:
+                if box["abandoned"]:
+                    with _table_guard:
+                        _pending_fds.discard(fd)
+                    os.close(fd)  # closing drops the lock if we got it
+                    return
+                box["error"] = error
+                done.set()
+
+        threading.Thread(target=wait_for_flock, name="safefile-flock", daemon=True).start()
+        try:
+            if not noticed:
+                first = min(_NOTICE_AFTER - (time.monotonic() - start), deadline - start)
+                if not done.wait(max(first, 0.0)) and time.monotonic() < deadline:
+                    self._notice(read_holder(self.path))
+            remaining = deadline - time.monotonic()
+            if remaining == float("inf"):
+                done.wait()
+            elif not done.wait(max(remaining, 0.0)):
+                raise self._timeout(start)
+        except BaseException:
+            with guard:
+                if not done.is_set():
+                    box["abandoned"] = True
+                    raise
+            # the flock arrived at the last moment: give it back
+            with _table_guard:
+                _pending_fds.discard(fd)
+            os.close(fd)
+            raise
+        with _table_guard:
+            _pending_fds.discard(fd)
+        if box["error"] is not None:
+            os.close(fd)
+            raise box["error"]  # type: ignore[misc]
+
+    # -- acquire / release --------------------------------------------------------------------
     def acquire(self, blocking: bool = True) -> bool:
-        """Take the lock. Returns False only when ``blocking`` is False and it is busy."""
+        """Take the lock. Returns False only when ``blocking`` is False and it is busy.
+
+        Raises :class:`LockTimeout` when the bounded wait runs out.
+        """
         st = self._state
+        me = threading.get_ident()
+        if st.owner == me and st.count > 0:  # re-entry by the owning thread
+            st.count += 1
+            self._pid = os.getpid()
+            return True
         start = time.monotonic()
         deadline = start + self.timeout
-        if blocking:
-            if not st.rlock.acquire(timeout=max(self.timeout, 0.0)):
-                raise LockTimeout(self.path, time.monotonic() - start, read_holder(self.path))
-        elif not st.rlock.acquire(blocking=False):
-            return False
+        noticed = False
+        if not blocking:
+            if not st.tlock.acquire(blocking=False):
+                return False
+        else:
+            noticed = self._wait_thread(st, start, deadline)
         try:
-            if st.count > 0:  # re-entry by the owning thread
-                st.count += 1
-                return True
             fd = _open_lock_file(self.path)
             try:
-                noticed = False
-                delay = 0.0005
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        pass
-                    if not blocking:
-                        os.close(fd)
-                        st.rlock.release()
-                        return False
-                    now = time.monotonic()
-                    if now >= deadline:
-                        raise LockTimeout(self.path, now - start, read_holder(self.path))
-                    if not noticed and not self.quiet and now - start >= _NOTICE_AFTER:
-                        noticed = True
-                        holder = read_holder(self.path) or "unknown process"
-                        name = self.what or self.path
-                        print(
-                            f"agent-doc: waiting for the {name} lock, held by {holder} "
-                            f"({self.path})",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                    time.sleep(min(delay, max(deadline - now, 0.0)))
-                    delay = min(delay * 2, 0.01)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not blocking:
+                    os.close(fd)
+                    st.tlock.release()
+                    return False
+                self._block(fd, start, deadline, noticed)  # closes fd if it raises
             except BaseException:
-                if fd >= 0:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+                os.close(fd)
                 raise
             try:
-                line = _holder_line()
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, line, 0)
+                os.pwrite(fd, _holder_line(), 0)
             except OSError:
-                pass  # holder info is best effort (read-only lock folder, full disk)
+                pass  # holder info is best effort (read-only lock file, full disk)
             st.fd = fd
             st.count = 1
+            st.owner = me
+            self._pid = os.getpid()
             return True
         except BaseException:
-            st.rlock.release()
+            if st.owner != me:
+                st.tlock.release()
             raise
 
     def release(self) -> None:
+        """Release one level of nesting; the outermost release unlocks the file."""
+        if os.getpid() != self._pid:
+            return  # acquired by the parent before a fork: the child never held it
         st = self._state
-        if st.count <= 0:
-            raise RuntimeError(f"release of unheld lock {self.path}")
+        if st.count <= 0 or st.owner != threading.get_ident():
+            raise RuntimeError(
+                f"release of lock {self.path} by a thread that does not hold it"
+                if st.count > 0
+                else f"release of unheld lock {self.path}"
+            )
         st.count -= 1
         if st.count == 0:
-            fd, st.fd = st.fd, -1
+            fd, st.fd, st.owner = st.fd, -1, 0
             try:
+                try:
+                    os.pwrite(fd, _BLANK, 0)  # no stale holder line once free
+                except OSError:
+                    pass
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
-        st.rlock.release()
+                st.tlock.release()
 
     @property
     def held_here(self) -> bool:
         """True if this process holds the lock (in any thread)."""
         return self._state.count > 0
+
+    @property
+    def held_by_me(self) -> bool:
+        """True if the calling thread holds the lock."""
+        st = self._state
+        return st.count > 0 and st.owner == threading.get_ident()
 
     def __enter__(self) -> FileLock:
         self.acquire()
@@ -244,7 +418,7 @@ def is_locked_elsewhere(path: str | os.PathLike[str]) -> bool:
     """True if another open file description holds an flock on ``path`` right now."""
     p = os.fspath(path)
     try:
-        fd = os.open(p, os.O_RDONLY)
+        fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
     try:
@@ -262,12 +436,12 @@ def held_locks(folder: str | os.PathLike[str]) -> list[tuple[str, str | None]]:
     The probe itself takes and drops each free lock in a few microseconds; it never waits.
     """
     found: list[tuple[str, str | None]] = []
-    for dirpath, _dirs, files in os.walk(os.fspath(folder)):
+    for dirpath, _dirs, files in sorted(os.walk(os.fspath(folder))):
         for name in sorted(files):
             if not name.endswith(".lock"):
                 continue
             full = os.path.join(dirpath, name)
-            st = _table.get(os.path.abspath(full))
+            st = _table.get(os.path.realpath(full))
             if (st is not None and st.count > 0) or is_locked_elsewhere(full):
                 found.append((full, read_holder(full)))
     return found

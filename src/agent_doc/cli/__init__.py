@@ -129,3 +129,13 @@ def run_command(fn, ns) -> int:  # type: ignore[no-untyped-def]
     except TimeoutError as exc:  # LockTimeout and agent timeouts
         _print_error(str(exc))
         return 1
+    except OSError as exc:
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        _print_error(f"{exc.strerror or exc}{where}", "check that the path exists and is writable")
+        return 1
+    except Exception as exc:
+        # errors of the tmux_router library (registry, tmux) carry user-facing messages
+        if type(exc).__module__.startswith("tmux_router"):
+            _print_error(str(exc))
+            return 1
+        raise
