@@ -66,10 +66,17 @@ def session_id_for(document: str) -> str:
 
 
 def _diff_lines(diff: str) -> tuple[list[str], list[str]]:
-    """``(added, removed)`` lines of a full-context diff (prefix ``+``/``-``/space)."""
+    """``(added, removed)`` lines of a diff: unified (headers and ``@@`` lines skipped) or the
+    full-context listing (prefix ``+``/``-``/space)."""
     added: list[str] = []
     removed: list[str] = []
-    for line in diff.splitlines():
+    lines = diff.splitlines()
+    if any(line.startswith("@@") for line in lines):
+        first = next(i for i, line in enumerate(lines) if line.startswith("@@"))
+        lines = [line for line in lines[first:] if not line.startswith("@@")]
+    for line in lines:
+        if line.startswith("\\"):  # "\ No newline at end of file"
+            continue
         if line.startswith("+"):
             added.append(line[1:])
         elif line.startswith("-"):

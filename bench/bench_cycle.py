@@ -1,0 +1,175 @@
+"""Benchmark of the submit cycle: what `agent-doc run` costs beyond the agent's own time.
+
+Usage::
+
+    python bench/bench_cycle.py            # 30 runs of each
+    python bench/bench_cycle.py --runs 10
+
+It prints the median and p90 wall time of:
+
+* ``bare agent``      — the fake claude (tests/fakes/claude, 0 s sleep) run directly with the
+  prompt on stdin: the agent's share of a cycle;
+* ``run --no-git``    — ``python -m agent_doc run FILE --no-git`` end to end with that same fake
+  agent (a new user line each time, so each run submits);
+* ``run (git)``       — the same in a git repository (adds the pre-commit of the document);
+* ``write-back``      — :func:`agent_doc.cycle.apply_response` in process (steps 6–9: locks,
+  re-read, swap, snapshot, pending removal), no merge;
+* ``write-back+merge``— the same when the user appended a line during the call (3-way merge);
+* ``merge 5k lines``  — :func:`agent_doc.merge.merge3way` alone on a 5,000-line document with an
+  edit in the middle and a line appended;
+
+and the tool overhead = run − bare agent (medians). Everything runs in a temporary folder with
+its own HOME; nothing of the user's is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+FAKE = REPO / "tests" / "fakes" / "claude"
+
+
+def p90(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(0.9 * (len(s) - 1)))]
+
+
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def new_doc(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = folder / "doc.md"
+    doc.write_text(f"---\nagent_doc_session: {uuid.uuid4()}\nagent: claude\n---\n\n"
+                   "# Session: bench\n\n## User\n\nFirst question?\n")
+    return doc
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=30)
+    args = ap.parse_args()
+    runs = args.runs
+
+    work = Path(tempfile.mkdtemp(prefix="bench-cycle-"))
+    try:
+        home = work / "home"
+        home.mkdir()
+        bindir = work / "bin"
+        bindir.mkdir()
+        (bindir / "claude").symlink_to(FAKE)
+        env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+                   PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}", FAKE_CLAUDE_SLEEP="0",
+                   PYTHONPATH=str(REPO / "src"), GIT_AUTHOR_NAME="b",
+                   GIT_AUTHOR_EMAIL="b@b.invalid", GIT_COMMITTER_NAME="b",
+                   GIT_COMMITTER_EMAIL="b@b.invalid")
+        env.pop("FAKE_CLAUDE_LOG", None)
+        os.environ.update({k: env[k] for k in ("HOME", "XDG_CONFIG_HOME")})
+
+        rows: list[tuple[str, list[float]]] = []
+        prompt = "The user is starting a session document.\n\n<document>\nhi\n</document>\n"
+
+        def bare() -> None:
+            subprocess.run([str(FAKE), "-p", "--output-format", "json"], input=prompt,
+                           text=True, capture_output=True, env=env, check=True)
+
+        def cycle_of(folder: Path, extra: list[str]) -> Callable[[], None]:
+            doc = new_doc(folder)
+            counter = [0]
+
+            def once() -> None:
+                counter[0] += 1
+                with doc.open("a") as fh:
+                    fh.write(f"Question {counter[0]}?\n")
+                subprocess.run([sys.executable, "-m", "agent_doc", "run", str(doc), *extra],
+                               env=env, check=True, capture_output=True)
+
+            once()  # the first run (whole document, snapshot creation) is not counted
+            return once
+
+        proj = work / "proj"
+        (proj / ".agent-doc").mkdir(parents=True)
+        variants: list[tuple[str, Callable[[], None]]] = [
+            ("bare agent", bare), ("run --no-git", cycle_of(proj, ["--no-git"])),
+        ]
+        if shutil.which("git"):
+            repo = work / "repo"
+            repo.mkdir()
+            subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+            variants.append(("run (git)", cycle_of(repo, [])))
+        # interleaved, so a change of machine load hits every variant alike
+        samples: dict[str, list[float]] = {name: [] for name, _fn in variants}
+        for _ in range(runs):
+            for name, fn in variants:
+                samples[name] += timed(fn, 1)
+        rows += [(name, samples[name]) for name, _fn in variants]
+
+        from agent_doc import cycle
+        from agent_doc.merge import merge3way
+        from agent_doc.project import Project
+
+        wb = work / "wb"
+        (wb / ".agent-doc").mkdir(parents=True)
+        doc = new_doc(wb)
+        sent = doc.read_text()
+        project = Project.for_document(doc)
+        devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
+        real_stderr = sys.stderr
+        sys.stderr = devnull
+        try:
+            def write_back(user_line: str | None) -> Callable[[], object]:
+                def fn() -> object:
+                    doc.write_text(sent + (user_line or ""))
+                    return cycle.apply_response(doc, project, sent=sent,
+                                                response=f"R {time.perf_counter()}",
+                                                session_id="s")
+                return fn
+
+            rows.append(("write-back", timed(write_back(None), runs)))
+            rows.append(("write-back+merge", timed(write_back("typed meanwhile\n"), runs)))
+        finally:
+            sys.stderr = real_stderr
+            devnull.close()
+
+        lines = [f"line {i} of the document, with some words\n" for i in range(5000)]
+        base = "".join(lines)
+        ours = base + "\n## Assistant\n\nanswer\n\n## User\n\n"
+        theirs_lines = list(lines)
+        theirs_lines[2500] = "edited in the middle\n"
+        theirs = "".join(theirs_lines) + "appended\n"
+        rows.append(("merge 5k lines", timed(lambda: merge3way(base, ours, theirs), runs)))
+
+        print(f"{'what':<20} {'median ms':>10} {'p90 ms':>10}   ({runs} runs each)")
+        for name, xs in rows:
+            print(f"{name:<20} {statistics.median(xs) * 1000:>10.1f} {p90(xs) * 1000:>10.1f}")
+        med = {name: statistics.median(xs) for name, xs in rows}
+        print()
+        for name in ("run --no-git", "run (git)"):
+            if name in med:
+                print(f"tool overhead per cycle ({name}): "
+                      f"{(med[name] - med['bare agent']) * 1000:.1f} ms beyond the agent")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,749 @@
+"""The submit cycle: ``run`` (:func:`submit`), ``write`` (:func:`write_response`) and
+``recover`` (:func:`recover`) — SPEC A6 steps 1–9.
+
+1. The **submit lock** (``locks/<hash>.submit.lock``) is held across the whole cycle, so two
+   runs of one document make one agent call (C1); ``no_wait`` returns ``busy`` with the holder
+   instead of waiting. A response left pending by a run that died is applied first.
+2. Under the **document lock** the document is read **once**; the session UUID is added
+   (atomic write) if missing; the diff is computed from that same text against the snapshot
+   (C3). No diff → ``unchanged``.
+3. Git pre-commit of the document alone (:mod:`agent_doc.gitops`), unless ``no_git``.
+4. The prompt is built and the agent called with **no** document lock held; elapsed seconds on
+   stderr while waiting when stderr is a terminal.
+5. The response goes durably to ``.agent-doc/pending/<hash>.json`` (response, session id, the
+   exact sent text, agent, time) **before** the document is touched (C11). Ctrl-C or an agent
+   error before this point leaves document, snapshot and pending untouched.
+6–9. :func:`apply_response` (shared by all three commands), under the document lock: re-read;
+   unchanged → sent text + response block; changed → :func:`agent_doc.merge.merge3way`; then
+   ``resume`` is set surgically on the result; the result is swapped in (see below); the
+   snapshot becomes **sent text + response block** with ``resume`` — not the merged text, so
+   the user's edits made during the call show up in the next diff (C4); the pending file is
+   deleted. Ctrl-C is deferred during these few milliseconds.
+
+**The last-instant check (step 8).** SPEC A6 asks to confirm "just before the atomic replace"
+that the file still holds what was merged. Any check before ``rename`` leaves a window in which
+an editor's save (in place or by rename) is overwritten and lost; with ``atomic_write`` the
+window includes its ``fsync`` (milliseconds). So on Linux the new text is put in place with
+``renameat2(RENAME_EXCHANGE)``: the old and the new file swap names atomically and the file we
+displaced is still in our hands. If it is not byte-identical to what we merged against, an
+editor saved in between: we merge again against *that* text and swap again (bounded). Nothing
+an editor saved can be dropped, whatever the timing. A writer that opened the file before the
+swap and is still writing into the displaced inode is waited for with a read lease (the kernel
+refuses a read lease while anyone holds the file open for writing). Where the exchange is not
+available (non-Linux, a file system without it) the cycle re-checks size, mtime and content
+right before :func:`safefile.atomic_write` — the SPEC's version with its small window.
+``_swap_in`` writes its temporary file the same way ``atomic_write`` does (same name pattern,
+flock mark, mode and owner kept, fsync, folder fsync); it lives here because only the
+write-back needs to see what it replaced.
+
+The response block is ``\\n## Assistant\\n\\n<text>\\n\\n## User\\n\\n`` (SPEC A3) in the
+document's newline style (CRLF documents get CRLF). If the sent text does not end with a
+newline, one more newline is put first so the heading is preceded by a blank line, as it is
+when the text ends normally. A leading ``## Assistant`` heading and a trailing empty ``## User``
+heading in the response are dropped, as are blank lines around it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_doc.document import read_document, set_field
+from agent_doc.errors import AgentDocError, FileNotFound, FrontmatterError
+from agent_doc.merge import newline_of
+from agent_doc.project import Project
+from safefile import DecodeError, atomic_write, read_holder
+
+PENDING_VERSION = 1
+#: how long a run waits for another cycle of the same document (agent calls take minutes)
+SUBMIT_WAIT = 900.0
+#: bounded retries when an editor keeps saving during the write-back
+MAX_SWAPS = 50
+
+_ASSISTANT_HEADING = re.compile(r"^\s{0,3}##\s+Assistant\s*#*\s*$")
+_USER_HEADING = re.compile(r"^\s{0,3}##\s+User\s*#*\s*$")
+
+
+@dataclass
+class SubmitOptions:
+    agent: str | None = None
+    model: str | None = None
+    branch: bool = False
+    dry_run: bool = False
+    no_git: bool = False
+    no_wait: bool = False
+    progress: bool | None = None  # None = auto (stderr is a tty)
+
+
+@dataclass
+class SubmitResult:
+    status: str  # "answered" | "unchanged" | "busy" | "dry-run"
+    response: str | None = None
+    conflicts: int = 0
+    written_hash: str | None = None  # sha256 hex of the document bytes we wrote
+    holder: str | None = None  # who holds the submit lock when status == "busy"
+    diff: str | None = None  # dry-run: the diff that would be sent
+    prompt_bytes: int | None = None  # dry-run: the UTF-8 size of the prompt
+    pending_applied: bool = False  # a response left pending earlier was applied first
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def submit_wait() -> float:
+    raw = os.environ.get("AGENT_DOC_SUBMIT_WAIT")
+    if raw:
+        try:
+            return float(raw)
+        except ValueError:
+            pass
+    return SUBMIT_WAIT
+
+
+# -- the response block ---------------------------------------------------------------------
+
+
+def clean_response(text: str) -> str:
+    """Drop a leading ``## Assistant`` heading, a trailing empty ``## User`` heading and the
+    blank lines around the response; normalise its line endings to LF."""
+    lines = text.replace("\r\n", "\n").split("\n")
+
+    def strip_blank() -> None:
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        while lines and not lines[-1].strip():
+            lines.pop()
+
+    strip_blank()
+    if lines and _ASSISTANT_HEADING.match(lines[0]):
+        lines.pop(0)
+        strip_blank()
+    if lines and _USER_HEADING.match(lines[-1]):
+        lines.pop()
+        strip_blank()
+    return "\n".join(lines)
+
+
+def response_block(sent: str, response: str) -> str:
+    """What is appended to the sent text (SPEC A3 format, in the document's newline style)."""
+    nl = newline_of(sent)
+    body = response.replace("\n", nl) if nl != "\n" else response
+    lead = nl if sent and not sent.endswith("\n") else ""
+    return f"{lead}{nl}## Assistant{nl}{nl}{body}{nl}{nl}## User{nl}{nl}"
+
+
+def _with_resume(text: str, session_id: str | None, doc: Path) -> str:
+    if not session_id:
+        return text
+    return set_field(text, "resume", session_id, str(doc))
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- pending journal ------------------------------------------------------------------------
+
+
+def _pending_path(project: Project, doc: Path) -> Path:
+    return project.pending_path(doc)
+
+
+def write_pending(
+    project: Project, doc: Path, *, sent: str, response: str, session_id: str | None, agent: str
+) -> Path:
+    path = _pending_path(project, doc)
+    record = {
+        "version": PENDING_VERSION,
+        "document": os.path.realpath(doc),
+        "file": os.fspath(doc),
+        "agent": agent,
+        "session_id": session_id,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "pid": os.getpid(),
+        "response": response,
+        "sent": sent,
+    }
+    atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1), mode=0o600,
+                 make_parents=True)
+    return path
+
+
+def load_pending(project: Project, doc: Path) -> dict[str, Any] | None:
+    path = _pending_path(project, doc)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(raw.decode("utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+        for key in ("response", "sent"):
+            if not isinstance(record.get(key), str):
+                raise ValueError(f"'{key}' is missing")
+        sid = record.get("session_id")
+        if sid is not None and not isinstance(sid, str):
+            raise ValueError("'session_id' is not a string")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AgentDocError(
+            f"the pending response for {doc} ({path}) is unreadable: {exc}",
+            hint=f"look at {path} (the response text is in it), copy what you need, then "
+            "delete it and run again",
+        ) from None
+    return record
+
+
+def _delete_pending(project: Project, doc: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_pending_path(project, doc))
+
+
+# -- swapping the new text in (step 8) ------------------------------------------------------
+
+_RENAME_EXCHANGE = 2
+_renameat2: Any = None  # None = not looked up yet; False = unavailable
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swap the names ``a`` and ``b``; False if the system cannot."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                fn = libc.renameat2
+                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                               ctypes.c_uint]
+                fn.restype = ctypes.c_int
+                _renameat2 = fn
+            except (OSError, AttributeError):
+                _renameat2 = False
+    if _renameat2 is False:
+        return False
+    import ctypes
+
+    at_fdcwd = -100
+    rc = _renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, f"cannot replace {b}: {os.strerror(err)}")
+
+
+def _read_settled(path: str) -> bytes:
+    """Read ``path`` once no process holds it open for writing (bounded wait, ~2 s)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    leased = False
+    try:
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+                leased = True
+                break
+            except OSError as exc:
+                if exc.errno == errno.EAGAIN and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                    continue
+                break  # no lease support or permission: settle by re-reading
+        data = _pread_all(fd)
+        if not leased:
+            for _ in range(5):
+                time.sleep(0.005)
+                again = _pread_all(fd)
+                if again == data:
+                    break
+                data = again
+        return data
+    finally:
+        if leased:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        os.close(fd)
+
+
+def _pread_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def _swap_in(real: str, data: bytes) -> bytes | None:
+    """Put ``data`` at ``real`` by an atomic exchange; return the bytes it displaced.
+
+    None means the exchange is unavailable here (nothing was changed).
+    """
+    import fcntl
+    import secrets
+
+    from safefile import clean_stale_temps
+
+    folder, name = os.path.split(real)
+    st = os.stat(real)
+    clean_stale_temps(real)
+    short = name
+    while len(os.fsencode(short)) > 200:
+        short = short[:-1]
+    tmp = os.path.join(folder, f".{short}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the "being written" mark
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if st.st_uid != os.geteuid() or st.st_gid != os.getegid():
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except PermissionError:
+                    with contextlib.suppress(PermissionError):
+                        os.fchown(fd, -1, st.st_gid)
+            os.fchmod(fd, st.st_mode & 0o7777)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not _exchange(tmp, real):
+            return None
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            with contextlib.suppress(OSError):
+                os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return _read_settled(tmp)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold back SIGINT (Ctrl-C) in the main thread for the few milliseconds of a write-back;
+    it is delivered right after."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# -- steps 6-9 ------------------------------------------------------------------------------
+
+
+def _writable(path: str) -> bool:
+    if os.access in os.supports_effective_ids:
+        return os.access(path, os.W_OK, effective_ids=True)
+    return os.access(path, os.W_OK)
+
+
+def _decode(data: bytes, doc: Path) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(
+            f"{doc}: not valid UTF-8 (byte {exc.start}) — it changed while the agent was "
+            "answering"
+        ) from None
+
+
+def _final_for(current: str, sent: str, ours: str, session_id: str | None, doc: Path,
+               notes: dict[str, Any]) -> tuple[str, int]:
+    from agent_doc.merge import merge3way
+
+    if current == sent:
+        text, conflicts = ours, 0
+    else:
+        if not notes.get("merging"):
+            notes["merging"] = True
+            _say("File was modified during submit. Merging changes...")
+        m = merge3way(sent, ours, current)
+        text, conflicts = m.text, m.conflicts
+    try:
+        text = _with_resume(text, session_id, doc)
+    except FrontmatterError as exc:
+        if not notes.get("resume_warned"):
+            notes["resume_warned"] = True
+            _say(f"warning: could not set `resume` in {doc} ({exc.message}); the next run "
+                 "starts a new conversation unless you fix the frontmatter")
+    return text, conflicts
+
+
+def apply_response(
+    doc: Path, project: Project, *, sent: str, response: str, session_id: str | None
+) -> SubmitResult:
+    """Steps 6–9: merge the response into the document, write it, save the snapshot, drop the
+    pending file. The caller holds the submit lock and has written the pending file; on any
+    failure that file stays, and the error says how to apply it later."""
+    try:
+        return _apply(doc, project, sent=sent, response=response, session_id=session_id)
+    except (OSError, DecodeError) as exc:
+        raise AgentDocError(
+            f"could not write the response into {doc}: {exc}",
+            hint=f"the response is kept in {_pending_path(project, doc)}; fix the problem, then "
+            f"run `agent-doc recover {doc}`",
+        ) from None
+
+
+def _apply(
+    doc: Path, project: Project, *, sent: str, response: str, session_id: str | None
+) -> SubmitResult:
+    from agent_doc.snapshot import SnapshotStore
+
+    ours = sent + response_block(sent, response)
+    try:
+        snapshot_text = _with_resume(ours, session_id, doc)
+    except FrontmatterError:
+        snapshot_text = ours
+    store = SnapshotStore(project)
+    real = os.path.realpath(doc)
+    notes: dict[str, Any] = {}
+    with project.doc_lock(doc), _sigint_deferred():
+        if store.load(doc) == snapshot_text:
+            # an earlier process wrote the document and the snapshot, then died
+            _delete_pending(project, doc)
+            _say(f"The response was already applied to {doc}")
+            return SubmitResult("answered", response, 0, None)
+        try:
+            expected = Path(real).read_bytes()
+        except FileNotFoundError:
+            raise AgentDocError(
+                f"{doc} was deleted while the agent was answering",
+                hint=f"the response is kept in {_pending_path(project, doc)}; restore the file "
+                "and run `agent-doc recover FILE`",
+            ) from None
+        if not _writable(real):
+            raise AgentDocError(
+                f"cannot write the response into {doc}: the file is read-only",
+                hint=f"make it writable, then run `agent-doc recover {doc}` (the response is "
+                f"kept in {_pending_path(project, doc)})",
+            )
+        current = _decode(expected, doc)
+        final_bytes = expected
+        conflicts = 0
+        for _attempt in range(MAX_SWAPS):
+            final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
+            final_bytes = final.encode("utf-8")
+            if final_bytes == expected:
+                break  # already there (a pending response applied twice)
+            displaced = _swap_in(real, final_bytes)
+            if displaced is None:  # no exchange here: check, then replace (small window)
+                now = Path(real).read_bytes()
+                if now != expected:
+                    expected, current = now, _decode(now, doc)
+                    continue
+                atomic_write(real, final_bytes)
+                break
+            if displaced == expected:
+                break
+            # an editor saved between our read and the swap: its text is `displaced`, ours is
+            # on disk now without it; merge again against the editor's text
+            try:
+                current = _decode(displaced, doc)
+            except DecodeError:
+                saved = _save_aside(real, displaced)
+                raise AgentDocError(
+                    f"{doc} was saved as invalid UTF-8 while the response was being written",
+                    hint=f"that version is kept in {saved}; the response is in the document "
+                    "now",
+                ) from None
+            expected = final_bytes
+        else:
+            saved = _save_aside(real, current.encode("utf-8"))
+            raise AgentDocError(
+                f"{doc} kept changing while the response was being written ({MAX_SWAPS} tries)",
+                hint=f"the last version saved by your editor is in {saved}; the response is kept "
+                f"in {_pending_path(project, doc)}: run `agent-doc recover {doc}` when the "
+                "editor is quiet",
+            )
+        store.save(doc, snapshot_text)
+        _delete_pending(project, doc)
+    if notes.get("merging"):
+        if conflicts:
+            _say(f"WARNING: {conflicts} merge conflict(s) in {doc}. Please resolve the conflict "
+                 "markers (<<<<<<< agent-response ... >>>>>>> your-edits) manually.")
+        else:
+            _say("Merge successful — user edits preserved.")
+    return SubmitResult("answered", response, conflicts, _sha(final_bytes))
+
+
+def _save_aside(real: str, data: bytes) -> Path:
+    """Keep a version of the document we could not merge next to it (never overwriting)."""
+    saved = Path(f"{real}.agent-doc-saved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    atomic_write(saved, data)
+    return saved
+
+
+def _apply_pending(doc: Path, project: Project, record: dict[str, Any]) -> SubmitResult:
+    return apply_response(
+        doc, project, sent=record["sent"], response=record["response"],
+        session_id=record.get("session_id"),
+    )
+
+
+# -- progress -------------------------------------------------------------------------------
+
+
+class _Progress:
+    """``waiting for NAME... Ns`` on stderr, rewritten in place every second."""
+
+    def __init__(self, name: str, enabled: bool) -> None:
+        self.name = name
+        self.enabled = enabled
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._width = 0
+
+    def _loop(self) -> None:
+        start = time.monotonic()
+        while not self._stop.wait(1.0):
+            line = f"  waiting for {self.name}... {int(time.monotonic() - start)}s"
+            self._width = max(self._width, len(line))
+            sys.stderr.write("\r" + line)
+            sys.stderr.flush()
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            if self._width:
+                sys.stderr.write("\r" + " " * self._width + "\r")
+                sys.stderr.flush()
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+def _check_document(path: str | os.PathLike[str]) -> Path:
+    doc = Path(os.fspath(path))
+    if not doc.exists():
+        raise FileNotFound(path)
+    if doc.is_dir():
+        raise AgentDocError(f"{path} is a folder, not a document")
+    return doc
+
+
+def _read_snapshot_unlocked(project: Project, doc: Path) -> str | None:
+    """For ``--dry-run``, which must not even create a lock file: snapshots are replaced
+    atomically, so an unlocked read sees a whole one."""
+    from safefile import read_text
+
+    path = project.snapshot_path(doc)
+    try:
+        return read_text(path)
+    except FileNotFoundError:
+        return None
+    except (DecodeError, OSError) as exc:
+        _say(f"agent-doc: warning: snapshot {path} of {doc} is unreadable ({exc}); treating it "
+             "as missing")
+        return None
+
+
+def submit(path: str | Path, options: SubmitOptions) -> SubmitResult:
+    """One whole cycle for the document at ``path`` (``agent-doc run``)."""
+    doc = _check_document(path)
+    project = Project.for_document(doc)
+    _say(f"[submit] starting for {path}")
+    if options.dry_run:
+        return _dry_run(doc, project, options)
+    lock = project.submit_lock(doc, timeout=submit_wait())
+    if options.no_wait:
+        if not lock.acquire(blocking=False):
+            holder = read_holder(lock.path)
+            _say(f"[submit] a cycle for {path} is already running ({holder or 'unknown'})")
+            return SubmitResult("busy", holder=holder)
+    else:
+        lock.acquire()
+    try:
+        return _cycle(doc, project, options)
+    finally:
+        lock.release()
+
+
+def _apply_left_pending(doc: Path, project: Project) -> bool:
+    record = load_pending(project, doc)
+    if record is None:
+        return False
+    _say(f"[submit] applying a response left pending by an earlier run "
+         f"({record.get('agent') or 'agent'}, {record.get('time') or 'unknown time'})")
+    _apply_pending(doc, project, record)
+    return True
+
+
+def _read_and_diff(doc: Path, project: Project) -> tuple[str, str | None]:
+    """Step 2: under the document lock, read once, ensure the session UUID, load the snapshot."""
+    from agent_doc.diff import compute
+    from agent_doc.document import ensure_session
+    from agent_doc.snapshot import SnapshotStore
+
+    with project.doc_lock(doc):
+        text = read_document(doc).text
+        new, _sid, changed = ensure_session(text, os.fspath(doc))
+        if changed:
+            atomic_write(doc, new)
+            text = new
+        snapshot = SnapshotStore(project).load(doc)
+    return text, compute(snapshot, text)
+
+
+def _cycle(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
+    from agent_doc.agents import AgentError, resolve_agent
+    from agent_doc.config import load_config
+    from agent_doc.document import parse
+    from agent_doc.prompts import build_prompt
+
+    applied = _apply_left_pending(doc, project)
+    text, diff = _read_and_diff(doc, project)
+    if diff is None:
+        _say(f"[submit] Nothing changed since last submit for {doc}")
+        return SubmitResult("unchanged", pending_applied=applied)
+    _say(f"[submit] diff computed ({len(diff.encode('utf-8'))} bytes)")
+    parsed = parse(text, os.fspath(doc))
+    agent = resolve_agent(options.agent, parsed.agent, load_config(project.root))
+    if not options.no_git:
+        from agent_doc import gitops
+
+        if options.branch:
+            gitops.ensure_branch(doc)
+        try:
+            gitops.commit_document(doc, project=project)
+        except gitops.GitError as exc:
+            # the pre-commit only saves the user's text in history: say so, do not stop
+            _say(f"warning: could not commit {doc} before submitting: {exc.message}"
+                 + (f" ({exc.hint})" if exc.hint else "") + "; continuing without the commit")
+    prompt = build_prompt(text, diff, resumed=parsed.resume is not None)
+    _say(f"Submitting to {agent.name}...")
+    progress = sys.stderr.isatty() if options.progress is None else options.progress
+    with _Progress(agent.name, progress):
+        reply = agent.send(
+            prompt,
+            resume_id=parsed.resume,
+            fork=parsed.resume is None,
+            model=options.model or parsed.model,
+        )
+    response = clean_response(reply.text)
+    if not response.strip():
+        raise AgentError(
+            f"{agent.name} returned an empty response for {doc}",
+            hint="nothing was written; run again", agent=agent.name,
+        )
+    write_pending(project, doc, sent=text, response=response, session_id=reply.session_id,
+                  agent=agent.name)
+    result = apply_response(doc, project, sent=text, response=response,
+                            session_id=reply.session_id)
+    result.pending_applied = applied
+    _say(f"Response appended to {doc}")
+    return result
+
+
+def _dry_run(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
+    """Everything up to the prompt, writing nothing at all (not even a lock file)."""
+    from agent_doc.agents import resolve_agent
+    from agent_doc.config import load_config
+    from agent_doc.diff import compute
+    from agent_doc.document import ensure_session, parse
+    from agent_doc.prompts import build_prompt
+
+    if _pending_path(project, doc).exists():
+        _say(f"[submit] a pending response for {doc} would be applied first "
+             "(`agent-doc recover` applies it)")
+    text = read_document(doc).text
+    text, _sid, _changed = ensure_session(text, os.fspath(doc))
+    diff = compute(_read_snapshot_unlocked(project, doc), text)
+    if diff is None:
+        _say(f"[submit] Nothing changed since last submit for {doc}")
+        return SubmitResult("unchanged")
+    _say(f"[submit] diff computed ({len(diff.encode('utf-8'))} bytes)")
+    parsed = parse(text, os.fspath(doc))
+    resolve_agent(options.agent, parsed.agent, load_config(project.root))
+    prompt = build_prompt(text, diff, resumed=parsed.resume is not None)
+    return SubmitResult("dry-run", diff=diff, prompt_bytes=len(prompt.encode("utf-8")))
+
+
+# -- write and recover ----------------------------------------------------------------------
+
+
+def write_response(
+    path: str | os.PathLike[str], response: str, *, session_id: str | None = None
+) -> SubmitResult:
+    """``agent-doc write``: apply a response produced elsewhere (the skill's own cycle).
+
+    The base ("sent text") is the document as it is when ``write`` takes the document lock:
+    the skill read the document, answered, and hands us the answer; we cannot know which later
+    keystrokes it did not see, and the snapshot would be the wrong base (the user's question,
+    added since the snapshot, would then compete with the answer for the same place and the
+    snapshot would lose it). So the response is appended to the current text and the snapshot
+    becomes that text plus the response.
+    """
+    doc = _check_document(path)
+    project = Project.for_document(doc)
+    text = clean_response(response)
+    if not text.strip():
+        raise AgentDocError(
+            f"no response to write to {path}: standard input was empty",
+            hint="pipe the response text into `agent-doc write FILE`",
+        )
+    with project.submit_lock(doc, timeout=submit_wait()):
+        applied = _apply_left_pending(doc, project)
+        with project.doc_lock(doc):
+            sent = read_document(doc).text
+            write_pending(project, doc, sent=sent, response=text, session_id=session_id,
+                          agent="write")
+            result = apply_response(doc, project, sent=sent, response=text,
+                                    session_id=session_id)
+    result.pending_applied = applied
+    _say(f"Response appended to {path}")
+    return result
+
+
+def recover(path: str | os.PathLike[str]) -> SubmitResult | None:
+    """``agent-doc recover``: apply the pending response of ``path``; None if there is none."""
+    doc = _check_document(path)
+    project = Project.for_document(doc)
+    if not _pending_path(project, doc).exists():
+        return None
+    with project.submit_lock(doc, timeout=submit_wait()):
+        record = load_pending(project, doc)  # again, under the lock: another recover may
+        if record is None:  # have applied it meanwhile
+            return None
+        _say(f"Applying the pending response for {path} "
+             f"({record.get('agent') or 'agent'}, {record.get('time') or 'unknown time'})")
+        result = _apply_pending(doc, project, record)
+    _say(f"Response appended to {path}")
+    return result
