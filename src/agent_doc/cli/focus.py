@@ -1,0 +1,24 @@
+"""``agent-doc focus FILE [--pane P]``: select the tmux pane of a document (writes nothing).
+
+Parses and prints only; the work is :func:`agent_doc.routing.focus_document`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from agent_doc.routing import add_socket_option
+
+    parser.add_argument("file", metavar="FILE", help="the session document")
+    parser.add_argument("--pane", "-p", metavar="P", help="select this pane instead")
+    add_socket_option(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent_doc.routing import focus_document, open_tmux, tmux_errors
+
+    with tmux_errors():
+        focus_document(args.file, pane=args.pane, tmux=open_tmux(args.socket_name))
+    return 0

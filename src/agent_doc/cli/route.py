@@ -1,0 +1,37 @@
+"""``agent-doc route FILE [--pane P]``: send ``/agent-doc FILE`` to the document's agent pane.
+
+Parses and prints only; the work is :func:`agent_doc.routing.route_document`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """Type `/agent-doc FILE` and Enter into the tmux pane registered for FILE.
+
+If the document has no live pane: with --pane P the document is claimed to P and sent there;
+otherwise a Claude pane is started (window in the `claude` session) unless
+AGENT_DOC_NO_AUTOSTART is set. Run route again once Claude is up."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from agent_doc.routing import add_socket_option
+
+    parser.add_argument("file", metavar="FILE", help="the session document")
+    parser.add_argument(
+        "--pane", "-p", metavar="P", help="claim this pane if the document has no live pane"
+    )
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    add_socket_option(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent_doc.routing import open_tmux, route_document, tmux_errors
+
+    with tmux_errors():
+        result = route_document(args.file, pane=args.pane, tmux=open_tmux(args.socket_name))
+    if args.json:
+        from agent_doc.cli.common import emit_json
+
+        emit_json(result.to_dict())
+    return 0

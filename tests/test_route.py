@@ -1,0 +1,366 @@
+"""`agent-doc route` on a real, isolated tmux server: exact text + Enter into the right pane, no
+interleaving between concurrent routes, ONE auto-start for concurrent routes of one document,
+and no typing into a pane whose id was reused after a tmux server restart (C29)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import SRC, Result, TmuxServer, run_cli
+
+# A pane program that logs every line it reads from the terminal (repr, so Enter is visible).
+LINE_LOGGER = r"""
+import sys
+log = sys.argv[1]
+print("READY", flush=True)
+for line in sys.stdin:
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(repr(line) + "\n")
+    print("GOT " + line.rstrip("\n"), flush=True)
+"""
+
+
+def make_doc(folder: Path, name: str, session: str | None = "auto") -> Path:
+    doc = folder / name
+    if session is None:
+        doc.write_text("---\nagent: claude\nagent_doc_session: null\n---\n# x\n", encoding="utf-8")
+    else:
+        sid = str(uuid.uuid4()) if session == "auto" else session
+        doc.write_text(f"---\nagent_doc_session: {sid}\n---\n# {name}\n", encoding="utf-8")
+    return doc
+
+
+def session_of(doc: Path) -> str:
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        if line.startswith("agent_doc_session:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no session in {doc}")
+
+
+def registry(project: Path) -> dict:
+    path = project / ".agent-doc" / "sessions.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def logger_pane(tmux_server: TmuxServer, tmp_path: Path, name: str) -> tuple[str, Path]:
+    script = tmp_path / "logger.py"
+    script.write_text(LINE_LOGGER, encoding="utf-8")
+    log = tmp_path / f"{name}.log"
+    pane = tmux_server.tmux(
+        "new-window", "-d", "-t", "=main:", "-P", "-F", "#{pane_id}",
+        sys.executable, str(script), str(log),
+    )
+    tmux_server.wait_for(pane, "READY")
+    return pane, log
+
+
+def wait_lines(log: Path, n: int, timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        if log.exists():
+            lines = log.read_text(encoding="utf-8").splitlines()
+            if len(lines) >= n:
+                return lines
+        time.sleep(0.02)
+    raise AssertionError(f"expected {n} lines in {log}, got {lines}")
+
+
+def fake_claude_bin(tmp_path: Path) -> Path:
+    """A fake interactive `claude` first on PATH: it logs its start and reads stdin forever."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    starts = tmp_path / "claude-starts.log"
+    script = bindir / "claude"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"echo \"$$ $(pwd)\" >> '{starts}'\n"
+        "echo 'fake claude ready'\n"
+        "while IFS= read -r line; do echo \"claude got: $line\"; done\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return starts
+
+
+def slow_tmux_bin(tmp_path: Path, delay: float = 0.15) -> Path:
+    """A `tmux` shim that waits before running the real tmux (for overlapping processes)."""
+    real = shutil.which("tmux")
+    assert real
+    bindir = tmp_path / "slowbin"
+    bindir.mkdir(exist_ok=True)
+    shim = bindir / "tmux"
+    shim.write_text(f'#!/bin/sh\nsleep {delay}\nexec "{real}" "$@"\n', encoding="utf-8")
+    shim.chmod(0o755)
+    return bindir
+
+
+def _spawn(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent_doc", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
+    )
+
+
+def test_route_sends_exact_text_and_enter_to_the_right_pane(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+) -> None:
+    tmux_server.start()
+    target, log = logger_pane(tmux_server, tmp_path, "target")
+    other, other_log = logger_pane(tmux_server, tmp_path, "other")
+    doc = make_doc(project, "plan; it's $HOME.md")
+    assert cli("claim", doc.name, "--pane", target, cwd=project).returncode == 0
+    r = cli("route", doc.name, cwd=project)
+    assert r.returncode == 0, r
+    assert f"Sent /agent-doc {doc.name} → pane {target}" in r.stderr
+    assert wait_lines(log, 1) == [repr(f"/agent-doc {doc.name}\n")]
+    tmux_server.wait_for(target, f"GOT /agent-doc {doc.name}")
+    time.sleep(0.1)
+    assert not other_log.exists()
+    assert "agent-doc" not in tmux_server.capture(other)
+
+
+def test_two_documents_on_one_pane_both_route_there(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+) -> None:
+    tmux_server.start()
+    pane, log = logger_pane(tmux_server, tmp_path, "shared")
+    a, b = make_doc(project, "a.md"), make_doc(project, "b.md")
+    assert cli("claim", "a.md", "--pane", pane, cwd=project).returncode == 0
+    assert cli("claim", "b.md", "--pane", pane, cwd=project).returncode == 0
+    assert len(registry(project)) == 2
+    assert cli("route", "a.md", cwd=project).returncode == 0
+    assert cli("route", "b.md", cwd=project).returncode == 0
+    assert wait_lines(log, 2) == [repr("/agent-doc a.md\n"), repr("/agent-doc b.md\n")]
+    assert {e["pane"] for e in registry(project).values()} == {pane}
+    assert session_of(a) != session_of(b)
+
+
+def test_concurrent_routes_to_one_pane_never_interleave(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+) -> None:
+    tmux_server.start()
+    pane, log = logger_pane(tmux_server, tmp_path, "busy")
+    names = [f"document-number-{i:02d}-with-a-longer-name.md" for i in range(12)]
+    for name in names:
+        make_doc(project, name)
+        assert cli("claim", name, "--pane", pane, cwd=project).returncode == 0
+    procs = [_spawn(["route", name], project) for name in names for _ in range(2)]
+    for p in procs:
+        _out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    lines = wait_lines(log, len(procs))
+    assert sorted(lines) == sorted(repr(f"/agent-doc {name}\n") for name in names for _ in range(2))
+
+
+def test_killed_pane_auto_starts_once_for_concurrent_routes(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    starts = fake_claude_bin(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    tmux_server.start()
+    pane = tmux_server.new_pane()
+    doc = make_doc(project, "task.md")
+    sid = session_of(doc)
+    assert cli("claim", "task.md", "--pane", pane, cwd=project).returncode == 0
+    tmux_server.tmux("kill-pane", "-t", pane)
+    # a slow `tmux` first on PATH widens the check-then-start window, so the routes overlap
+    env = {"PATH": f"{slow_tmux_bin(tmp_path)}{os.pathsep}{os.environ['PATH']}"}
+    procs = [_spawn(["route", "task.md"], project, env) for _ in range(3)]
+    results = [p.communicate(timeout=60) for p in procs]
+    for p, (_o, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
+    errs = "".join(err for _o, err in results)
+    assert errs.count("Started Claude for task.md") == 1, errs
+    # exactly one agent pane, in the exact-named `claude` session, running the fake claude
+    claude_panes = tmux_server.tmux(
+        "list-panes", "-s", "-t", "=claude", "-F", "#{pane_id} #{pane_pid}"
+    ).splitlines()
+    assert len(claude_panes) == 1
+    new_pane, new_pid = claude_panes[0].split()
+    entry = registry(project)[sid]
+    assert entry["pane"] == new_pane and entry["pid"] == int(new_pid)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not starts.exists():
+        time.sleep(0.02)
+    assert len(starts.read_text().splitlines()) == 1
+    assert starts.read_text().split()[1] == str(project.resolve())  # started in the root
+    # the routes that came second found the new pane and typed into it
+    sent = errs.count(f"Sent /agent-doc task.md → pane {new_pane}")
+    assert sent == 2
+    tmux_server.wait_for(new_pane, "claude got: /agent-doc task.md")
+    # a second auto-start for another document opens a window in the same session
+    make_doc(project, "other.md")
+    r = cli("route", "other.md", cwd=project)
+    assert r.returncode == 0 and "Started Claude for other.md" in r.stderr, r
+    assert len(tmux_server.tmux("list-windows", "-t", "=claude", "-F", "#{window_id}").split()) == 2
+
+
+def test_exact_session_name_claude_old_is_not_claude(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_claude_bin(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    tmux_server.start("claude-old")
+    make_doc(project, "x.md")
+    r = cli("route", "x.md", cwd=project)
+    assert r.returncode == 0, r
+    sessions = tmux_server.tmux("list-sessions", "-F", "#{session_name}").split()
+    assert sorted(sessions) == ["claude", "claude-old"]
+    old_windows = tmux_server.tmux("list-windows", "-t", "=claude-old", "-F", "#{window_id}")
+    assert old_windows.count("@") == 1
+
+
+def test_route_after_server_restart_never_types_into_reused_pane(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = tmux_server.start()
+    doc = make_doc(project, "task.md")
+    assert cli("claim", "task.md", "--pane", first, cwd=project).returncode == 0
+    old_pid = registry(project)[session_of(doc)]["pid"]
+    tmux_server.kill()
+    time.sleep(0.2)
+    # a new server: pane ids restart, so the registered id now names an unrelated pane
+    script = tmp_path / "logger.py"
+    script.write_text(LINE_LOGGER, encoding="utf-8")
+    log = tmp_path / "reused.log"
+    reused = tmux_server.tmux(
+        "-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", "200", "-y", "50",
+        "-P", "-F", "#{pane_id}", sys.executable, str(script), str(log),
+    )
+    assert reused == first
+    tmux_server.wait_for(reused, "READY")
+    assert int(tmux_server.tmux("display-message", "-p", "-t", reused, "#{pane_pid}")) != old_pid
+    before = registry(project)
+    r = cli("route", "task.md", cwd=project, env={"AGENT_DOC_NO_AUTOSTART": "1"})
+    assert r.returncode == 1, r
+    assert "auto-start skipped (AGENT_DOC_NO_AUTOSTART set)" in r.stderr
+    assert registry(project) == before  # the failed route changed nothing
+    # with auto-start allowed: a new agent pane, still nothing typed into the reused pane
+    fake_claude_bin(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    r = cli("route", "task.md", cwd=project)
+    assert r.returncode == 0, r
+    assert "Started Claude for task.md" in r.stderr
+    new_pane = registry(project)[session_of(doc)]["pane"]
+    assert new_pane != reused
+    time.sleep(0.2)
+    screen = tmux_server.capture(reused)
+    assert "agent-doc" not in screen and not log.exists(), screen
+
+
+def test_route_refuses_control_characters_and_missing_files(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+) -> None:
+    tmux_server.start()
+    bad = project / "evil\nrm -rf ~.md"
+    bad.write_text("# x\n", encoding="utf-8")
+    r = cli("route", bad.name, cwd=project)
+    assert r.returncode == 1
+    assert "control character" in r.stderr and "U+000A" in r.stderr
+    assert bad.read_text() == "# x\n"  # not even a UUID was written
+    r = cli("route", "nope.md", cwd=project)
+    assert r.returncode == 1 and "file not found" in r.stderr
+    r = cli("route", cwd=project)
+    assert r.returncode == 2
+
+
+def test_route_without_autostart_writes_uuid_then_fails(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+) -> None:
+    tmux_server.start()
+    doc = make_doc(project, "bare.md", session=None)
+    r = cli("route", "bare.md", cwd=project, env={"AGENT_DOC_NO_AUTOSTART": "1"})
+    assert r.returncode == 1
+    assert "Error: auto-start skipped (AGENT_DOC_NO_AUTOSTART set)" in r.stderr
+    assert "No pane registered for session" in r.stderr
+    text = doc.read_text()
+    assert "agent: claude" in text and "null" not in text
+    assert len(session_of(doc)) == 36
+    assert registry(project) == {}
+
+
+def test_route_lazy_claim_with_pane(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+) -> None:
+    tmux_server.start()
+    pane, log = logger_pane(tmux_server, tmp_path, "lazy")
+    doc = make_doc(project, "lazy.md")
+    r = cli("route", "lazy.md", "--pane", pane, "--json", cwd=project,
+            env={"AGENT_DOC_NO_AUTOSTART": "1"})
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["action"] == "claimed"
+    assert registry(project)[session_of(doc)]["pane"] == pane
+    assert wait_lines(log, 1) == [repr("/agent-doc lazy.md\n")]
+    r = cli("route", "lazy.md", "--pane", "%777", cwd=project)
+    assert r.returncode == 0 and json.loads(r.stdout or "{}") == {}  # live pane wins: sent
+    assert wait_lines(log, 2)[1] == repr("/agent-doc lazy.md\n")
+
+
+HEAVY = ("yaml", "httpx", "merge3", "watchfiles", "tomllib", "agent_doc.config")
+
+
+@pytest.mark.parametrize("command", ["route", "claim", "focus", "prompt"])
+def test_hot_commands_import_nothing_heavy(
+    command: str, project: Path, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    tmux_server.start()
+    pane, _log = logger_pane(tmux_server, tmp_path, "imports")
+    make_doc(project, "hot.md")
+    assert run_cli("claim", "hot.md", "--pane", pane, cwd=project).returncode == 0
+    args = {"route": ["hot.md"], "claim": ["hot.md", "--pane", pane], "focus": ["hot.md"],
+            "prompt": ["hot.md"]}[command]
+    p = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "agent_doc", command, *args],
+        cwd=project, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    assert p.returncode == 0, p.stderr
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in p.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "agent_doc.document" in modules  # the parse really ran in this process
+    assert not [m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY]
