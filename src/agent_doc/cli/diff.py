@@ -1,0 +1,128 @@
+"""``agent-doc diff FILE [--full | --stat] [-v]``: what changed since the last submit (§3.3).
+
+**Read-only** (SPEC A6): it writes nothing at all — no snapshot (the reference could rewrite it
+through its stale-snapshot heuristic, which we do not build), no session UUID, not even a lock
+file. The snapshot is therefore read without the snapshot lock: every snapshot write is an
+atomic replace, so an unlocked read sees a whole old or a whole new snapshot, never a torn one
+(taking the lock would create or rewrite the lock file, which records its holder).
+
+The document is read as strict UTF-8. Its frontmatter is not parsed: a diff is useful even
+while the YAML is broken. A missing snapshot means an empty baseline (the whole document is
+new).
+
+Output: the diff on stdout, byte for byte (``--- snapshot`` / ``+++ document``, ``@@`` hunks,
+3 lines of context); ``--full`` gives the reference's full listing instead (every line
+prefixed); ``--stat`` one summary line. No change: ``No changes since last submit.`` on stderr.
+Exit 0 in both cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DESCRIPTION = """\
+Show what changed in FILE since the last submit: a unified diff between the snapshot (the
+document as it was after the last exchange) and the document, with comments stripped from
+both (<!-- ... --> except agent markers, and [//]: # (...) lines). Nothing is written.
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="the session document")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--full",
+        action="store_true",
+        help="list every line prefixed '-', '+' or ' ' (the reference's format, no hunks)",
+    )
+    mode.add_argument(
+        "--stat", action="store_true", help="print only the number of inserted/deleted lines"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print [diff] diagnostics on stderr"
+    )
+
+
+def _read_document(path: str) -> str:
+    from agent_doc.errors import AgentDocError, FileNotFound
+    from safefile import DecodeError, read_text
+
+    try:
+        return read_text(path)
+    except FileNotFoundError:
+        raise FileNotFound(path) from None
+    except IsADirectoryError:
+        raise AgentDocError(
+            f"{path} is a folder, not a document", hint="give the path of a Markdown file"
+        ) from None
+    except DecodeError as exc:
+        raise AgentDocError(
+            str(exc), hint="agent-doc reads documents as UTF-8; convert the file and retry"
+        ) from None
+    except PermissionError:
+        raise AgentDocError(
+            f"cannot read {path}: permission denied", hint="check the file's permissions"
+        ) from None
+
+
+def _read_snapshot(path: str, doc: str) -> str | None:
+    """The snapshot text, or None if there is none (unreadable: a warning, then None)."""
+    from safefile import DecodeError, read_text
+
+    try:
+        return read_text(path)
+    except FileNotFoundError:
+        return None
+    except (DecodeError, OSError) as exc:
+        sys.stderr.write(
+            f"agent-doc: warning: snapshot {path} of {doc} is unreadable ({exc}); treating it "
+            f"as missing, so the whole document shows as new\n"
+        )
+        return None
+
+
+def _write_stdout(text: str) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent_doc import diff
+    from agent_doc.cli.common import existing_file, say
+    from agent_doc.project import Project
+
+    path = existing_file(args.file)
+    text = _read_document(path)
+    project = Project.for_document(path)
+    snap_path = os.fspath(project.snapshot_path(path))
+    snapshot = _read_snapshot(snap_path, path)
+    if args.verbose:
+        say(
+            f"[diff] doc={path} snapshot={snap_path} doc_len={len(text)} "
+            f"snap_len={len(snapshot) if snapshot is not None else 'none'}"
+        )
+    if snapshot is None:
+        say(f"No snapshot for {path} yet: the whole document counts as new.")
+    if args.stat:
+        ins, dels = diff.stat(snapshot, text)
+        if ins == dels == 0:
+            say("No changes since last submit.")
+            return 0
+        _write_stdout(
+            f"{ins} insertion{'s' if ins != 1 else ''}(+), "
+            f"{dels} deletion{'s' if dels != 1 else ''}(-)\n"
+        )
+        return 0
+    result = diff.compute_full(snapshot, text) if args.full else diff.compute(snapshot, text)
+    if result is None:
+        if args.verbose:
+            say("[diff] no changes detected (comments stripped)")
+        say("No changes since last submit.")
+        return 0
+    if args.verbose:
+        say(f"[diff] changes detected ({len(result.encode('utf-8'))} bytes of diff)")
+    _write_stdout(result)
+    return 0
