@@ -47,7 +47,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 __all__ = [
     "STASH_WINDOW",
@@ -107,8 +106,17 @@ class NoServer(TmuxError):
         super().__init__("no tmux server is running (start one with `tmux`)", command, stderr)
 
 
-@dataclass(frozen=True)
 class Pane:
+    """One tmux pane, as ``list-panes`` reported it (immutable).
+
+    A plain ``__slots__`` class rather than a dataclass: importing ``dataclasses`` costs
+    ~9 ms (it pulls in ``inspect``), paid by every hotkey command.
+    """
+
+    __slots__ = (
+        "active", "command", "dead", "height", "id", "left", "pid", "session", "top",
+        "width", "window", "window_active", "window_name",
+    )
     id: str
     pid: int
     dead: bool
@@ -122,6 +130,42 @@ class Pane:
     active: bool
     window_active: bool
     command: str  # #{pane_current_command}
+
+    def __init__(
+        self,
+        id: str,
+        pid: int,
+        dead: bool,
+        window: str,
+        session: str,
+        window_name: str,
+        left: int,
+        top: int,
+        width: int,
+        height: int,
+        active: bool,
+        window_active: bool,
+        command: str,
+    ) -> None:
+        values = locals()
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Pane is immutable")
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pane) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"Pane({inner})"
 
     @classmethod
     def parse(cls, line: str) -> Pane:

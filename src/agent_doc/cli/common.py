@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 
 from agent_doc.errors import FileNotFound
+
+TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
 
 
 def existing_file(path: str) -> str:
