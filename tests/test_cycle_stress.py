@@ -77,7 +77,7 @@ def _editor_trials(project: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Ed
     proj = Project.for_document(doc)
     store = SnapshotStore(proj)
     swaps: list[tuple[float, float, bool]] = []
-    real_swap = cycle._swap_in
+    real_swap = cycle.exchange_write
 
     def timed_swap(real: str, data: bytes) -> bytes | None:
         t0 = time.monotonic()
@@ -86,7 +86,7 @@ def _editor_trials(project: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Ed
         return displaced
 
     expected: list[bytes] = [b""]
-    monkeypatch.setattr(cycle, "_swap_in", timed_swap)
+    monkeypatch.setattr(cycle, "exchange_write", timed_swap)
 
     # calibrate: how long does one write-back take here?
     # calibrate: when does our swap end, counted from the start of a write-back? Saves are
@@ -171,13 +171,13 @@ def _check_editor(counts: EditorCounts, n: int) -> None:
 def _require_exchange(folder: Path) -> None:
     """The no-loss guarantee rests on renameat2(RENAME_EXCHANGE); elsewhere the cycle falls
     back to check-then-replace, which has a small window (measured: see the report)."""
-    from agent_doc import cycle
+    from safefile import atomic
 
     a, b = folder / "xa", folder / "xb"
     a.write_text("a")
     b.write_text("b")
     try:
-        if not cycle._exchange(str(a), str(b)):
+        if not atomic._exchange(str(a), str(b)):
             pytest.skip("renameat2(RENAME_EXCHANGE) is not available on this file system")
     finally:
         a.unlink()

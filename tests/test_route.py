@@ -339,7 +339,10 @@ def test_route_lazy_claim_with_pane(
     assert wait_lines(log, 2)[1] == repr("/agent-doc lazy.md\n")
 
 
-HEAVY = ("yaml", "httpx", "merge3", "watchfiles", "tomllib", "agent_doc.config")
+HEAVY = (
+    "yaml", "httpx", "merge3", "watchfiles", "tomllib", "agent_doc.config", "argparse", "typing",
+    "dataclasses",
+)
 
 
 @pytest.mark.parametrize("command", ["route", "claim", "focus", "prompt"])

@@ -32,9 +32,10 @@ swap and is still writing into the displaced inode is waited for with a read lea
 refuses a read lease while anyone holds the file open for writing). Where the exchange is not
 available (non-Linux, a file system without it) the cycle re-checks size, mtime and content
 right before :func:`safefile.atomic_write` — the SPEC's version with its small window.
-``_swap_in`` writes its temporary file the same way ``atomic_write`` does (same name pattern,
-flock mark, mode and owner kept, fsync, folder fsync); it lives here because only the
-write-back needs to see what it replaced.
+The exchange is :func:`safefile.exchange_write` (the same temporary file, mode/owner, fsync
+and folder fsync as ``atomic_write``). After a displaced save, the next round merges our text
+with it against what that save replaced, so a save built on an intermediate version loses
+nothing either.
 
 The response block is ``\\n## Assistant\\n\\n<text>\\n\\n## User\\n\\n`` (SPEC A3) in the
 document's newline style (CRLF documents get CRLF). If the sent text does not end with a
@@ -46,7 +47,6 @@ heading in the response are dropped, as are blank lines around it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -61,9 +61,9 @@ from typing import Any
 
 from agent_doc.document import read_document, set_field
 from agent_doc.errors import AgentDocError, FileNotFound, FrontmatterError
-from agent_doc.merge import newline_of
+from agent_doc.merge import merge3way, newline_of
 from agent_doc.project import Project
-from safefile import DecodeError, atomic_write, read_holder
+from safefile import BusyError, DecodeError, atomic_write, exchange_write, read_holder, read_settled
 
 PENDING_VERSION = 1
 #: how long a run waits for another cycle of the same document (agent calls take minutes)
@@ -214,134 +214,6 @@ def _delete_pending(project: Project, doc: Path) -> None:
 
 # -- swapping the new text in (step 8) ------------------------------------------------------
 
-_RENAME_EXCHANGE = 2
-_renameat2: Any = None  # None = not looked up yet; False = unavailable
-
-
-def _exchange(a: str, b: str) -> bool:
-    """Atomically swap the names ``a`` and ``b``; False if the system cannot."""
-    global _renameat2
-    if _renameat2 is None:
-        _renameat2 = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                libc = ctypes.CDLL(None, use_errno=True)
-                fn = libc.renameat2
-                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                               ctypes.c_uint]
-                fn.restype = ctypes.c_int
-                _renameat2 = fn
-            except (OSError, AttributeError):
-                _renameat2 = False
-    if _renameat2 is False:
-        return False
-    import ctypes
-
-    at_fdcwd = -100
-    rc = _renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(err, f"cannot replace {b}: {os.strerror(err)}")
-
-
-def _read_settled(path: str) -> bytes:
-    """Read ``path`` once no process holds it open for writing (bounded wait, ~2 s)."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    leased = False
-    try:
-        deadline = time.monotonic() + 2.0
-        while True:
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
-                leased = True
-                break
-            except OSError as exc:
-                if exc.errno == errno.EAGAIN and time.monotonic() < deadline:
-                    time.sleep(0.001)
-                    continue
-                break  # no lease support or permission: settle by re-reading
-        data = _pread_all(fd)
-        if not leased:
-            for _ in range(5):
-                time.sleep(0.005)
-                again = _pread_all(fd)
-                if again == data:
-                    break
-                data = again
-        return data
-    finally:
-        if leased:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
-        os.close(fd)
-
-
-def _pread_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 1 << 20, offset)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        offset += len(chunk)
-
-
-def _swap_in(real: str, data: bytes) -> bytes | None:
-    """Put ``data`` at ``real`` by an atomic exchange; return the bytes it displaced.
-
-    None means the exchange is unavailable here (nothing was changed).
-    """
-    import fcntl
-    import secrets
-
-    from safefile import clean_stale_temps
-
-    folder, name = os.path.split(real)
-    st = os.stat(real)
-    clean_stale_temps(real)
-    short = name
-    while len(os.fsencode(short)) > 200:
-        short = short[:-1]
-    tmp = os.path.join(folder, f".{short}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the "being written" mark
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if st.st_uid != os.geteuid() or st.st_gid != os.getegid():
-                try:
-                    os.fchown(fd, st.st_uid, st.st_gid)
-                except PermissionError:
-                    with contextlib.suppress(PermissionError):
-                        os.fchown(fd, -1, st.st_gid)
-            os.fchmod(fd, st.st_mode & 0o7777)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if not _exchange(tmp, real):
-            return None
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            with contextlib.suppress(OSError):
-                os.fsync(dfd)
-        finally:
-            os.close(dfd)
-        return _read_settled(tmp)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
     """Hold back SIGINT (Ctrl-C) in the main thread for the few milliseconds of a write-back;
@@ -435,7 +307,13 @@ def _apply(
             _say(f"The response was already applied to {doc}")
             return SubmitResult("answered", response, 0, None)
         try:
-            expected = Path(real).read_bytes()
+            expected = read_settled(real)
+        except BusyError as exc:
+            raise AgentDocError(
+                f"{exc.strerror}; the response was not written yet",
+                hint=f"it is kept in {_pending_path(project, doc)}: run `agent-doc recover "
+                f"{doc}` once the other program has finished saving",
+            ) from None
         except FileNotFoundError:
             raise AgentDocError(
                 f"{doc} was deleted while the agent was answering",
@@ -451,25 +329,28 @@ def _apply(
         current = _decode(expected, doc)
         final_bytes = expected
         conflicts = 0
+        final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
         for _attempt in range(MAX_SWAPS):
-            final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
             final_bytes = final.encode("utf-8")
             if final_bytes == expected:
                 break  # already there (a pending response applied twice)
-            displaced = _swap_in(real, final_bytes)
+            displaced = exchange_write(real, final_bytes)
             if displaced is None:  # no exchange here: check, then replace (small window)
                 now = Path(real).read_bytes()
                 if now != expected:
                     expected, current = now, _decode(now, doc)
+                    final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
                     continue
                 atomic_write(real, final_bytes)
                 break
             if displaced == expected:
                 break
-            # an editor saved between our read and the swap: its text is `displaced`, ours is
-            # on disk now without it; merge again against the editor's text
+            # an editor saved between our read and the exchange: its text is `displaced`,
+            # ours (`final`) is on disk now without it. Merge the two against what that save
+            # replaced (`current`) — not against the sent text: a save built on the version
+            # we put on disk in an earlier round must not drop the round before.
             try:
-                current = _decode(displaced, doc)
+                theirs = _decode(displaced, doc)
             except DecodeError:
                 saved = _save_aside(real, displaced)
                 raise AgentDocError(
@@ -477,7 +358,10 @@ def _apply(
                     hint=f"that version is kept in {saved}; the response is in the document "
                     "now",
                 ) from None
-            expected = final_bytes
+            notes["merging"] = True
+            merged = merge3way(current, final, theirs)
+            conflicts += merged.conflicts
+            current, expected, final = final, final_bytes, merged.text
         else:
             saved = _save_aside(real, current.encode("utf-8"))
             raise AgentDocError(
@@ -555,7 +439,9 @@ def _check_document(path: str | os.PathLike[str]) -> Path:
     if not doc.exists():
         raise FileNotFound(path)
     if doc.is_dir():
-        raise AgentDocError(f"{path} is a folder, not a document")
+        raise AgentDocError(
+            f"{path} is a folder, not a document", hint="give the path of a Markdown file"
+        )
     return doc
 
 
@@ -609,15 +495,23 @@ def _apply_left_pending(doc: Path, project: Project) -> bool:
 def _read_and_diff(doc: Path, project: Project) -> tuple[str, str | None]:
     """Step 2: under the document lock, read once, ensure the session UUID, load the snapshot."""
     from agent_doc.diff import compute
-    from agent_doc.document import ensure_session
+    from agent_doc.document import (
+        decode_document,
+        ensure_session,
+        parse,
+        read_document_bytes,
+        replace_document,
+    )
     from agent_doc.snapshot import SnapshotStore
 
     with project.doc_lock(doc):
-        text = read_document(doc).text
+        raw = read_document_bytes(doc)
+        text = decode_document(raw, doc)
+        parse(text, doc)
         new, _sid, changed = ensure_session(text, os.fspath(doc))
         if changed:
-            atomic_write(doc, new)
-            text = new
+            # a save that lands meanwhile is merged into what is on disk; diff what we sent
+            text = replace_document(doc, raw, new).decode("utf-8")
         snapshot = SnapshotStore(project).load(doc)
     return text, compute(snapshot, text)
 

@@ -502,24 +502,122 @@ def ensure_session(text: str, path: str | None = None) -> tuple[str, str, bool]:
     return set_field(text, SESSION_KEY, sid, path), sid, True
 
 
-def read_document(path: str | os.PathLike[str]) -> Document:
-    """Read and parse a document file (strict UTF-8)."""
+def read_document_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The document's bytes, read once no process has it open for writing.
+
+    An editor saving in place (truncate, then write) is waited out, so we never take a
+    half-saved file for the document (see :func:`safefile.read_settled`).
+    """
     from agent_doc.errors import AgentDocError, FileNotFound
-    from safefile import DecodeError, read_text
+    from safefile import BusyError, read_settled
 
     try:
-        text = read_text(path)
+        return read_settled(path)
+    except BusyError as exc:
+        raise AgentDocError(
+            exc.strerror or str(exc),
+            hint="nothing was changed; let the other program finish saving, then run the "
+            "command again",
+        ) from None
     except FileNotFoundError:
         raise FileNotFound(path) from None
     except IsADirectoryError:
-        raise AgentDocError(f"{path} is a folder, not a document") from None
-    except DecodeError as exc:
-        raise AgentDocError(str(exc)) from None
+        raise AgentDocError(
+            f"{path} is a folder, not a document",
+            hint="give the path of a Markdown file inside it",
+        ) from None
     except PermissionError:
         raise AgentDocError(
             f"cannot read {path}: permission denied", hint="check the file's permissions"
         ) from None
-    return parse(text, path)
+
+
+def decode_document(raw: bytes, path: str | os.PathLike[str]) -> str:
+    """Strict UTF-8 decoding with an error that names the file, line and byte."""
+    from agent_doc.errors import AgentDocError
+
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise AgentDocError(
+            f"{os.fspath(path)}: not valid UTF-8 (line {line}, byte {exc.start})",
+            hint="agent-doc only edits UTF-8 text — convert the file (e.g. with iconv) and retry",
+        ) from None
+
+
+def read_document(path: str | os.PathLike[str]) -> Document:
+    """Read and parse a document file (strict UTF-8, waiting out an in-place save)."""
+    return parse(decode_document(read_document_bytes(path), path), path)
+
+
+def replace_document(
+    path: str | os.PathLike[str], expected: bytes, new_text: str, *, max_tries: int = 50
+) -> bytes:
+    """Write ``new_text`` over a document that held ``expected`` when we read it.
+
+    The caller holds the document lock, but editors don't take it: a save can land between our
+    read and our write. The new file goes in by atomic exchange
+    (:func:`safefile.exchange_write`); if what it displaced is not ``expected``, that save is
+    merged in (3-way: base = what we replaced, ours = what we wrote, theirs = the save) and
+    written again, so neither side is ever lost. Returns the bytes left on disk.
+    """
+    from agent_doc.errors import AgentDocError
+    from safefile import atomic_write, exchange_write, read_settled
+
+    new = new_text.encode("utf-8")
+    base = expected
+    for _ in range(max_tries):
+        if new == base:
+            return new
+        try:
+            displaced = exchange_write(path, new)
+        except FileNotFoundError:
+            raise AgentDocError(
+                f"{path} was deleted while agent-doc was updating it",
+                hint="restore the file and run the command again",
+            ) from None
+        except OSError as exc:
+            raise AgentDocError(
+                str(exc) if os.fspath(path) in str(exc) else f"cannot write {path}: {exc}",
+                hint="check that the file and its folder are writable",
+            ) from None
+        if displaced is None:  # no atomic exchange here: check, then replace (small window)
+            now = read_settled(path)
+            if now != base:
+                new = _merge_bytes(base, new, now, path)
+                base = now
+                continue
+            try:
+                atomic_write(path, new)
+            except OSError as exc:
+                raise AgentDocError(f"cannot write {path}: {exc}") from None
+            return new
+        if displaced == base:
+            return new
+        # a save landed between our read and the exchange: our text is on disk without it
+        merged = _merge_bytes(base, new, displaced, path)
+        base, new = new, merged
+    raise AgentDocError(
+        f"{path} kept changing while agent-doc was updating it ({max_tries} tries)",
+        hint="let the editor finish saving and run the command again",
+    )
+
+
+def _merge_bytes(base: bytes, ours: bytes, theirs: bytes, path: str | os.PathLike[str]) -> bytes:
+    from agent_doc.merge import merge3way
+
+    result = merge3way(
+        decode_document(base, path), decode_document(ours, path), decode_document(theirs, path)
+    )
+    if result.conflicts:
+        import sys
+
+        sys.stderr.write(
+            f"WARNING: {path} was saved while agent-doc was updating it and both changed the "
+            f"same lines: {result.conflicts} conflict(s) marked in the file (<<<<<<<).\n"
+        )
+    return result.text.encode("utf-8")
 
 
 def save_document(path: str | os.PathLike[str], text: str) -> None:
@@ -554,10 +652,12 @@ def edit_document(
 
     proj = project if isinstance(project, Project) else Project.for_document(path)
     with FileLock(proj.doc_lock_path(path), what=f"document {os.fspath(path)}"):
-        old = read_document(path).text
+        raw = read_document_bytes(path)
+        old = decode_document(raw, path)
+        parse(old, path)  # never write a document whose frontmatter does not parse
         new = change(old)
         if new != old:
-            save_document(path, new)
+            replace_document(path, raw, new)
     return old, new
 
 

@@ -5,6 +5,9 @@ Two things live here and nowhere else in the code base:
 * :func:`atomic_write` — the one function that writes a file that matters (temp file in the
   destination folder, fsync, ``os.replace``, fsync of the folder; mode/owner kept, symlinks
   written through, temp file cleaned up on failure).
+* :func:`exchange_write` — the same write by atomic exchange, returning what it replaced so a
+  concurrent save can be merged, never lost; :func:`read_settled` reads once no writer has
+  the file open.
 * :func:`create_new` — exclusive atomic create (never overwrites; used by ``init``).
 * :class:`FileLock` / :func:`locked` — the one lock primitive (``flock(2)``; exclusive across
   processes and threads, re-entrant per thread, bounded wait that names the holder).
@@ -13,12 +16,15 @@ This package imports neither ``agent_doc`` nor ``tmux_router``.
 """
 
 from safefile.atomic import (
+    BusyError,
     DecodeError,
     append_line,
     atomic_write,
     clean_stale_temps,
     create_new,
+    exchange_write,
     read_bytes,
+    read_settled,
     read_text,
 )
 from safefile.lock import (
@@ -33,6 +39,7 @@ from safefile.lock import (
 )
 
 __all__ = [
+    "BusyError",
     "DecodeError",
     "FileLock",
     "LockTimeout",
@@ -41,11 +48,13 @@ __all__ = [
     "clean_stale_temps",
     "create_new",
     "default_timeout",
+    "exchange_write",
     "held_locks",
     "holder_pid",
     "is_locked_elsewhere",
     "locked",
     "read_bytes",
     "read_holder",
+    "read_settled",
     "read_text",
 ]

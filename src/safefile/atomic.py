@@ -30,6 +30,7 @@ import errno
 import fcntl
 import os
 import stat
+import sys
 import time
 
 #: a temp file whose writer pid is alive is still removed when older than this (pid reuse)
@@ -296,6 +297,173 @@ def _write_all(fd: int, raw: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+# -- reading a file nobody is writing, and replacing it while seeing what was replaced --------
+
+
+def _pread_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+class BusyError(OSError):
+    """Another process kept the file open for writing longer than we were willing to wait."""
+
+
+def _read_fd_settled(fd: int, wait: float, *, refuse_busy: bool = False, name: str = "") -> bytes:
+    """Read an open file once no process holds it open for writing (bounded wait).
+
+    An editor that saves *in place* truncates the file and then writes it: a read in between
+    sees an empty or partial document, and a rename-based write after it would send the rest of
+    the editor's save into the replaced inode. A read lease (``F_SETLEASE F_RDLCK``) is refused
+    by the kernel while any process has the file open for writing, so taking one first waits
+    such a save out. Without lease support (not the owner, other OS) the file is re-read until
+    two reads agree.
+    """
+    leased = False
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+                leased = True
+                break
+            except OSError as exc:
+                if exc.errno == errno.EAGAIN:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.001)
+                        continue
+                    if refuse_busy:
+                        raise BusyError(
+                            errno.EBUSY,
+                            f"{name} has been open for writing by another process for more than "
+                            f"{wait:.0f}s (an editor still saving it?)",
+                        ) from None
+                break  # no lease support or permission: settle by re-reading
+        data = _pread_all(fd)
+        if not leased:
+            for _ in range(5):
+                time.sleep(0.002)
+                again = _pread_all(fd)
+                if again == data:
+                    break
+                data = again
+        return data
+    finally:
+        if leased:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+
+
+def read_settled(path: str | os.PathLike[str], *, wait: float = 2.0) -> bytes:
+    """Read ``path`` once no process holds it open for writing (see :func:`_read_fd_settled`).
+
+    Raises :class:`BusyError` when a writer keeps it open for longer than ``wait`` seconds: the
+    content may be half-saved, so a caller that would write the file back must not go on.
+    """
+    fd = os.open(os.fspath(path), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, f"{os.fspath(path)} is a folder")
+        return _read_fd_settled(fd, wait, refuse_busy=True, name=os.fspath(path))
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_renameat2: object = None  # None = not looked up yet; False = unavailable
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swap the names ``a`` and ``b`` (Linux ``renameat2``); False if unsupported."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                fn = libc.renameat2
+                fn.argtypes = [
+                    ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint,
+                ]
+                fn.restype = ctypes.c_int
+                _renameat2 = fn
+            except (OSError, AttributeError):
+                _renameat2 = False
+    if _renameat2 is False:
+        return False
+    import ctypes
+
+    at_fdcwd = -100
+    rc = _renameat2(  # type: ignore[operator]
+        at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE
+    )
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, f"cannot replace {b}: {os.strerror(err)}")
+
+
+def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | None:
+    """Replace an existing file with ``data`` and return the bytes it displaced.
+
+    Like :func:`atomic_write` (temporary file, mode and owner kept, fsync, folder fsync,
+    symlinks written through) but the new file is put in place with an atomic *exchange*, so the
+    replaced file is still in our hands: the caller compares it with what it read and merges a
+    save that landed in between instead of losing it. A writer still writing into the displaced
+    file is waited for (read lease). Returns None where the exchange is unsupported (nothing was
+    changed; fall back to check-then-:func:`atomic_write`).
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    given = os.fspath(path)
+    target = _resolve_target(given)
+    folder = os.path.dirname(target)
+    st = os.stat(target)
+    if not _writable(target):
+        raise PermissionError(
+            errno.EACCES, f"cannot write {given}: the file is read-only (mode "
+            f"{st.st_mode & 0o777:o}); make it writable to let agent-doc update it"
+        )
+    clean_stale_temps(target)
+    prefix = os.path.join(folder, _tmp_prefix(os.path.basename(target)))
+    tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "in use" mark for cleaners
+            _write_all(fd, raw)
+            if st.st_uid != os.geteuid() or st.st_gid != os.getegid():
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except PermissionError:
+                    with contextlib.suppress(PermissionError):
+                        os.fchown(fd, -1, st.st_gid)
+            os.fchmod(fd, st.st_mode & 0o7777)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not _exchange(tmp, target):
+            return None
+        _fsync_dir(folder)
+        rfd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return _read_fd_settled(rfd, 2.0)
+        finally:
+            os.close(rfd)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:

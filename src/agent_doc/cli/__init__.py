@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "claims": ("claims", "print and empty .agent-doc/claims.log (used by the skill)"),
 }
 
+#: hotkey commands parsed by ``fastargs`` when their command line is simple (argparse costs
+#: ~15 ms of start-up); any other form falls back to argparse.
+FAST_COMMANDS = frozenset({"route", "claim", "focus", "diff", "prompt", "resync", "sync"})
+
 USAGE = "usage: agent-doc [--version] [--help] COMMAND [ARGS...]"
 
 
@@ -86,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"agent-doc: unknown command '{first}'\n{USAGE}\n")
         return 2
     module_name, summary = COMMANDS[first]
-    import argparse
     import importlib
 
     try:
@@ -96,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _print_error(f"`agent-doc {first}` is not built yet in this version ({__version__})")
         return 2
+    if first in FAST_COMMANDS:
+        from agent_doc.cli.fastargs import try_fast_parse
+
+        fast = try_fast_parse(module.configure, args[1:])
+        if fast is not None:
+            return run_command(module.run, fast)
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=f"agent-doc {first}",
         description=getattr(module, "DESCRIPTION", None) or summary,

@@ -5,7 +5,9 @@ Parses and prints only; the work is :func:`agent_doc.routing.claim_document`.
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DESCRIPTION = """Bind a document to a tmux pane (the last claim wins; several documents may
 share one pane). Without --pane/--position the current pane is claimed.

@@ -18,9 +18,12 @@ Exit 0 in both cases.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DESCRIPTION = """\
 Show what changed in FILE since the last submit: a unified diff between the snapshot (the

@@ -157,23 +157,12 @@ def _read_stdin() -> str:
 
 
 def read_doc_text(path: str) -> str:
-    """The document's text (strict UTF-8). Frontmatter is not parsed: components do not need
-    it, and a document whose frontmatter is broken can still have its components patched."""
-    from agent_doc.errors import FileNotFound
-    from safefile import DecodeError, read_text
+    """The document's text (strict UTF-8, read once no editor is mid-save). Frontmatter is not
+    parsed: components do not need it, and a document whose frontmatter is broken can still
+    have its components patched."""
+    from agent_doc.document import decode_document, read_document_bytes
 
-    try:
-        return read_text(path)
-    except FileNotFoundError:
-        raise FileNotFound(path) from None
-    except IsADirectoryError:
-        raise AgentDocError(f"{path} is a folder, not a document") from None
-    except DecodeError as exc:
-        raise AgentDocError(str(exc)) from None
-    except PermissionError:
-        raise AgentDocError(
-            f"cannot read {path}: permission denied", hint="check the file's permissions"
-        ) from None
+    return decode_document(read_document_bytes(path), path)
 
 
 def patch_file(
@@ -188,9 +177,10 @@ def patch_file(
 ) -> tuple[str, str]:
     """The locked read-modify-write of the document (and its snapshot). Returns (old, new)."""
     from agent_doc.components import ComponentError, apply_patch, utc_stamp
+    from agent_doc.document import decode_document, read_document_bytes, replace_document
     from agent_doc.project import Project
     from agent_doc.snapshot import SnapshotStore
-    from safefile import FileLock, atomic_write
+    from safefile import FileLock
 
     project = Project.for_document(path)
     stamp = utc_stamp()
@@ -202,10 +192,12 @@ def patch_file(
         )
 
     with FileLock(project.doc_lock_path(path), what=f"document {path}"):
-        old = read_doc_text(path)
+        raw = read_document_bytes(path)
+        old = decode_document(raw, path)
         new = patched(old, path)
         if new != old:
-            atomic_write(path, new)
+            # an editor save landing between our read and write is merged, never overwritten
+            replace_document(path, raw, new)
         if update_snapshot:
             store = SnapshotStore(project)
             with store.transaction(path) as txn:

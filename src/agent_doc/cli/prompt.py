@@ -6,7 +6,9 @@ line (the shape of Part B §8.2); messages go to stderr.
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DESCRIPTION = """Detect Claude Code permission prompts in the documents' panes.
 

@@ -5,7 +5,9 @@ Parses and prints only; the work is :func:`agent_doc.routing.resync`.
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,9 @@ Parses and prints only; the work is :func:`agent_doc.routing.route_document`.
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DESCRIPTION = """Type `/agent-doc FILE` and Enter into the tmux pane registered for FILE.
 

@@ -5,7 +5,9 @@ Parses and prints only; the work is :func:`agent_doc.routing.sync_documents`.
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DESCRIPTION = """Arrange the documents' panes in tmux like the editor's split columns: each
 --col is one column (top to bottom, comma-separated). Registered panes that are not wanted

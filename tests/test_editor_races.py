@@ -1,0 +1,83 @@
+"""Editors don't take our locks: their saves must never be lost (stress-suite findings 1 and 2).
+
+* An editor saving *in place* truncates the file, then writes it. A command that read the file
+  in between used to take the empty file for the document and write it back by rename, sending
+  the editor's bytes into the replaced inode. Now documents are read only once no process has
+  them open for writing, and a command that cannot get such a read refuses to write.
+* An editor saving *by rename* between our read and our write is merged in (the write is an
+  atomic exchange that hands back what it replaced).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import run_cli
+
+DOC = (
+    "---\nagent_doc_session: 0b6a2c1e-8f1d-4c3a-9e57-3d2f1a0b9c8d\nagent: claude\n---\n\n"
+    "# Session\n\n<!-- agent:log -->\n<!-- /agent:log -->\n\n## User\n\nmy question\n"
+)
+
+
+def _hold_truncated(doc: Path, ready: Path) -> subprocess.Popen[bytes]:
+    """A process that has truncated ``doc`` (an in-place save in progress) and writes the
+    document back, plus one user line, when its stdin closes."""
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        fd = os.open({str(doc)!r}, os.O_WRONLY | os.O_TRUNC)
+        open({str(ready)!r}, "w").close()
+        sys.stdin.read()
+        os.write(fd, {DOC.encode()!r} + b"a line typed by the user\\n")
+        os.close(fd)
+        """
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+
+
+def _wait(path: Path) -> None:
+    import time
+
+    for _ in range(500):
+        if path.exists():
+            return
+        time.sleep(0.01)
+    raise AssertionError("helper did not start")
+
+
+def test_commands_never_write_over_an_in_place_save(project: Path, fake_claude: Path) -> None:
+    doc = project / "doc.md"
+    for argv, stdin in ((["run", "--no-git", "doc.md"], None), (["write", "doc.md"], "answer"),
+                        (["patch", "doc.md", "log", "entry"], None)):
+        doc.write_text(DOC)
+        ready = project / "ready"
+        ready.unlink(missing_ok=True)
+        editor = _hold_truncated(doc, ready)
+        _wait(ready)
+        r = run_cli(*argv, cwd=project, input=stdin,
+                    env={"AGENT_DOC_LOCK_TIMEOUT": "30"})
+        editor.communicate(b"")
+        assert r.returncode == 1, r
+        assert "open for writing by another process" in r.stderr and "hint:" in r.stderr, r
+        assert doc.read_text() == DOC + "a line typed by the user\n", argv
+
+
+def test_replace_document_merges_a_save_that_landed_after_our_read(project: Path) -> None:
+    from agent_doc.document import replace_document
+
+    doc = project / "doc.md"
+    doc.write_text(DOC)
+    read = doc.read_bytes()
+    ours = DOC.replace("# Session\n", "# Session\n\nadded by agent-doc\n")
+    # the editor saves (by rename) after our read, before our write
+    (project / "tmp").write_text(DOC + "typed meanwhile\n")
+    os.replace(project / "tmp", doc)
+    left = replace_document(doc, read, ours).decode()
+    assert doc.read_text() == left
+    assert "added by agent-doc" in left and "typed meanwhile" in left
+    assert "<<<<<<<" not in left
