@@ -271,11 +271,16 @@ class Crash:
         self.tally.check(PART, "state converges to the after-state", ok, f"{label}\n{detail}")
         tmps = temp_files(t.root)
         if tmps:  # left by the killed writer: the next write of the same file removes them
-            w = self.env.cli("write", "--session-id", "cleanup", DOC, input="cleanup\n",
-                             cwd=t.root)
-            tmps = temp_files(t.root)
-            if w.returncode != 0:
-                tmps.append(f"(cleanup write failed: {w.describe()})")
+            import os as _os
+
+            names = sorted({_os.path.basename(p)[1:].split(".tmp-", 1)[0] for p in tmps})
+            failed = []
+            for name in names or [DOC]:
+                w = self.env.cli("write", "--session-id", "cleanup", name, input="cleanup\n",
+                                 cwd=t.root)
+                if w.returncode != 0:
+                    failed.append(f"(cleanup write of {name} failed: {w.describe()})")
+            tmps = temp_files(t.root) + failed
         self.tally.check(PART, "no temp file left once the file is written again", not tmps,
                          f"{label}\n{tmps}")
         locks = held(t.root)

@@ -658,6 +658,12 @@ def edit_document(
         new = change(old)
         if new != old:
             replace_document(path, raw, new)
+        else:
+            # a writer killed after its exchange leaves the displaced old text in a temp file;
+            # writes clean those up, and so does an edit that turned out to need no write
+            from safefile import clean_stale_temps
+
+            clean_stale_temps(os.path.realpath(path))
     return old, new
 
 
