@@ -81,3 +81,33 @@ def test_replace_document_merges_a_save_that_landed_after_our_read(project: Path
     assert doc.read_text() == left
     assert "added by agent-doc" in left and "typed meanwhile" in left
     assert "<<<<<<<" not in left
+
+
+def test_a_writer_opening_the_file_during_a_settled_read_does_not_kill_the_reader(
+    tmp_path: Path,
+) -> None:
+    """A read lease makes the kernel send SIGIO to its holder when a writer opens the file;
+    SIGIO's default action would kill the reader (it killed pytest once)."""
+    doc = tmp_path / "big.md"
+    doc.write_bytes(b"x" * (8 << 20))
+    reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from safefile import read_settled
+        end = time.monotonic() + 3
+        n = 0
+        while time.monotonic() < end:
+            read_settled({str(doc)!r}, wait=5)
+            n += 1
+        print(n)
+        """)], stdout=subprocess.PIPE, text=True)
+    import time
+
+    end = time.monotonic() + 3
+    opens = 0
+    while time.monotonic() < end and reader.poll() is None:
+        fd = os.open(doc, os.O_WRONLY)  # the lease holder is signalled here
+        os.close(fd)
+        opens += 1
+    out, _ = reader.communicate(timeout=30)
+    assert reader.returncode == 0, f"reader died with {reader.returncode}"
+    assert int(out) > 0 and opens > 0

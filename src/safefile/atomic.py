@@ -317,6 +317,32 @@ class BusyError(OSError):
     """Another process kept the file open for writing longer than we were willing to wait."""
 
 
+_lease_ok: bool | None = None
+
+
+def _lease_signal_safe() -> bool:
+    """Whether we may hold a lease: the kernel signals a lease holder (SIGIO) when another
+    process opens the file for writing, and SIGIO's default action terminates the process. So
+    the first lease of a process sets SIGIO to "ignore" when it still has its default action
+    (only the main thread can do that; elsewhere leases are skipped and the file is re-read
+    until two reads agree). A handler installed by someone else is left alone."""
+    global _lease_ok
+    if _lease_ok is not None:
+        return _lease_ok
+    import signal
+
+    if not hasattr(signal, "SIGIO"):
+        _lease_ok = False
+        return False
+    if signal.getsignal(signal.SIGIO) in (signal.SIG_DFL, None):
+        try:
+            signal.signal(signal.SIGIO, signal.SIG_IGN)
+        except ValueError:  # not the main thread: try again from the main thread later
+            return False
+    _lease_ok = True
+    return True
+
+
 def _read_fd_settled(fd: int, wait: float, *, refuse_busy: bool = False, name: str = "") -> bytes:
     """Read an open file once no process holds it open for writing (bounded wait).
 
@@ -330,7 +356,7 @@ def _read_fd_settled(fd: int, wait: float, *, refuse_busy: bool = False, name: s
     leased = False
     try:
         deadline = time.monotonic() + wait
-        while True:
+        while _lease_signal_safe():
             try:
                 fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
                 leased = True
