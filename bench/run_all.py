@@ -83,8 +83,12 @@ class World:
         # the fake's `#!/usr/bin/env python3` may hit a pyenv shim (~200 ms): pin python3
         (bindir / "python3").symlink_to(os.path.realpath(PY))
         env = dict(os.environ)
-        for var in ("TMUX", "TMUX_PANE", "AGENT_DOC_TMUX_SOCKET", "CLAUDECODE"):
+        for var in ("TMUX", "TMUX_PANE", "AGENT_DOC_TMUX_SOCKET", "CLAUDECODE",
+                    "PYTHONDONTWRITEBYTECODE"):
             env.pop(var, None)
+        # an installed tool has its bytecode cached; with PYTHONDONTWRITEBYTECODE (set in some
+        # sandboxes) every start would recompile (+30-40 ms): cache it privately instead
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "agent-doc-bench-pycache")
         env.update(HOME=str(self.base / "home"), XDG_CONFIG_HOME=str(self.base / "home/.cfg"),
                    TMUX_TMPDIR=self.tmux_dir, PATH=f"{bindir}{os.pathsep}{env['PATH']}",
                    PYTHONPATH=str(SRC), AGENT_DOC_NO_AUTOSTART="1",
