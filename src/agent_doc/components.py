@@ -303,37 +303,16 @@ def _config_error(path: Path, dotted: tuple[str, ...], problem: str, hint: str) 
 
 
 def _read_components_toml(path: Path) -> dict[str, Any]:
-    import re
-    import tomllib
+    from agent_doc.config import read_toml_file
 
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise ComponentError(
-            f"{path}: cannot read the component config: {exc.strerror or exc}",
-            hint="fix its permissions, or move it aside to patch with the defaults",
-        ) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ComponentError(
-            f"{path}:{line}: not valid UTF-8",
-            hint="save the file as UTF-8",
-        ) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        where = f"{path}:{m.group(1)}" if m else str(path)
-        detail = msg[: m.start()].rstrip() if m else msg
-        raise ComponentError(
-            f"{where}: invalid TOML: {detail}",
-            hint="fix that line (TOML syntax: https://toml.io); the document was not changed",
-        ) from None
+    data = read_toml_file(
+        path,
+        error=ComponentError,
+        what="the component config",
+        read_hint="fix its permissions, or move it aside to patch with the defaults",
+        toml_hint="fix that line (TOML syntax: https://toml.io); the document was not changed",
+    )
+    return {} if data is None else data
 
 
 def _build_config(path: Path, name: str, table: dict[str, Any]) -> ComponentConfig:

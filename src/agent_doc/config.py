@@ -111,7 +111,7 @@ def load_config(project_root: Path | None) -> Config:
     merged: dict[str, dict[str, Any]] = {}
     origin: dict[str, Path] = {}
     for path in searched:
-        data = _read_toml(path)
+        data = read_toml_file(path)
         if data is None:
             continue
         sources.append(path)
@@ -128,30 +128,41 @@ def load_config(project_root: Path | None) -> Config:
 # -- reading and validation ------------------------------------------------------------------
 
 
-def _read_toml(path: Path) -> dict[str, Any] | None:
-    """The parsed file, or None when it does not exist."""
+def read_toml_file(
+    path: Path,
+    *,
+    error: type[AgentDocError] | None = None,
+    what: str = "the config file",
+    read_hint: str = "fix its permissions, or move it aside to use the defaults",
+    toml_hint: str = (
+        "fix that line (TOML syntax: https://toml.io), or move the file aside to use the "
+        "defaults; only commands that call an agent read this file"
+    ),
+) -> dict[str, Any] | None:
+    """Parse a TOML file of ours (config, components); None when it does not exist.
+
+    Every failure is ``error`` (default :class:`ConfigError`) naming the file and, where
+    known, the line: unreadable, a folder, invalid UTF-8, invalid TOML.
+    """
     import tomllib
 
+    err = error or ConfigError
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise ConfigError(
-            f"{path}: is a folder, expected a config file",
-            hint=f"remove or rename the folder {path}",
+        raise err(
+            f"{path}: is a folder, expected {what}", hint=f"remove or rename the folder {path}"
         ) from None
     except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read the config file: {exc.strerror or exc}",
-            hint="fix its permissions, or move it aside to use the defaults",
-        ) from None
+        raise err(f"{path}: cannot read {what}: {exc.strerror or exc}", hint=read_hint) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}:{line}: the config file is not valid UTF-8 (byte {exc.start})",
+        raise err(
+            f"{path}:{line}: {what} is not valid UTF-8 (byte {exc.start})",
             hint="save the file as UTF-8",
         ) from None
     try:
@@ -162,11 +173,7 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
         where = f"{path}:{m.group(1)}" if m else str(path)
         detail = msg[: m.start()].rstrip() if m else msg
         col = f" (column {m.group(2)})" if m else ""
-        raise ConfigError(
-            f"{where}: invalid TOML: {detail}{col}",
-            hint="fix that line (TOML syntax: https://toml.io), or move the file aside to use "
-            "the defaults; only commands that call an agent read this file",
-        ) from None
+        raise err(f"{where}: invalid TOML: {detail}{col}", hint=toml_hint) from None
 
 
 def _fail(path: Path, dotted: tuple[str, ...], problem: str, hint: str) -> ConfigError:
