@@ -22,7 +22,9 @@ from agent_doc.document import KNOWN_KEYS, parse, set_field, yaml_scalar
 KEYS = st.sampled_from([*KNOWN_KEYS, "title", "tags_x", "custom-key", "x1"])
 # values: printable text without line breaks (a frontmatter value is one line)
 VALUES = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\x85"),
+    alphabet=st.characters(
+        blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\x85"
+    ),
     min_size=0,
     max_size=30,
 )
