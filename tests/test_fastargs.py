@@ -19,6 +19,10 @@ CASES = {
     "prompt": [["d.md"], ["--all"], ["--answer", "2", "d.md"]],
     "resync": [[], ["--json"]],
     "sync": [["--col", "a.md,b.md", "--col", "c.md"], ["--col", "a.md", "--focus", "a.md"]],
+    "run": [["d.md"], ["d.md", "--no-git", "--agent", "offline", "-b"],
+            ["--dry-run", "d.md", "--model=m", "--no-wait", "--json"]],
+    "write": [["d.md"], ["d.md", "--session-id", "s1", "--json"]],
+    "recover": [["d.md"], ["d.md", "--json"]],
 }
 
 DEFER = {

@@ -21,7 +21,6 @@ Backends are imported only when chosen.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from agent_doc.agents.base import Agent, AgentError, AgentReply, AgentTimeout
@@ -74,6 +73,8 @@ def resolve_agent_name(
                 src = path
                 break
         return config.default_agent, f"default_agent in {src}"
+    import shutil
+
     if shutil.which(_claude_command(config)):
         return "claude", "the default (`claude` is on PATH)"
     raise AgentError(

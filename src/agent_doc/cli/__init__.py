@@ -41,7 +41,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 #: hotkey commands parsed by ``fastargs`` when their command line is simple (argparse costs
 #: ~15 ms of start-up); any other form falls back to argparse.
-FAST_COMMANDS = frozenset({"route", "claim", "focus", "diff", "prompt", "resync", "sync"})
+FAST_COMMANDS = frozenset(
+    {"route", "claim", "focus", "diff", "prompt", "resync", "sync", "run", "write", "recover"}
+)
 
 USAGE = "usage: agent-doc [--version] [--help] COMMAND [ARGS...]"
 

@@ -7,9 +7,11 @@ in the document is recognised and not added again.
 
 from __future__ import annotations
 
-import argparse
-
 from agent_doc.cli.common import emit_json, existing_file, say
+
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DESCRIPTION = "Apply a response that an interrupted run left pending for FILE."
 

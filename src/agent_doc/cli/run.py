@@ -13,10 +13,13 @@ a warning (exit 0): the markers are in the document.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from agent_doc.cli.common import emit_json, existing_file, say
+
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DESCRIPTION = (
     "Submit what changed in FILE since the last submit to the agent and append its answer.\n"

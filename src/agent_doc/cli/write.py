@@ -8,10 +8,13 @@ lock, and the snapshot is updated, so the next ``diff`` shows only what the user
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from agent_doc.cli.common import emit_json, existing_file
+
+TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 DESCRIPTION = (
     "Append the response given on standard input to FILE (with the same locking, merging and\n"
