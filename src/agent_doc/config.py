@@ -144,8 +144,6 @@ def read_toml_file(
     Every failure is ``error`` (default :class:`ConfigError`) naming the file and, where
     known, the line: unreadable, a folder, invalid UTF-8, invalid TOML.
     """
-    import tomllib
-
     err = error or ConfigError
     try:
         raw = path.read_bytes()
@@ -165,6 +163,8 @@ def read_toml_file(
             f"{path}:{line}: {what} is not valid UTF-8 (byte {exc.start})",
             hint="save the file as UTF-8",
         ) from None
+    import tomllib  # deferred: ~8 ms, only when the file exists
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -287,16 +287,28 @@ def _build_agent(name: str, table: dict[str, Any], source: Path) -> AgentConfig:
 
 # -- finding the line of a key ---------------------------------------------------------------
 
-_HEADER = re.compile(r"^\s*\[(?!\[)\s*(.+?)\s*\]\s*(?:#.*)?$")
-_ARRAY_HEADER = re.compile(r"^\s*\[\[")
-_KEYVAL = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
-                     r"(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'))*)\s*=")
-_KEYPART = re.compile(r"[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'")
+_PATTERN_TEXT = {
+    "header": r"^\s*\[(?!\[)\s*(.+?)\s*\]\s*(?:#.*)?$",
+    "array_header": r"^\s*\[\[",
+    "keyval": (r"^\s*((?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
+               r"(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'))*)\s*="),
+    "keypart": r"[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'",
+}
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _rx(name: str) -> re.Pattern[str]:
+    """Compiled on first use: only error messages need them (each compile costs ~0.4 ms of
+    every `run`'s start-up)."""
+    pat = _PATTERNS.get(name)
+    if pat is None:
+        pat = _PATTERNS[name] = re.compile(_PATTERN_TEXT[name])
+    return pat
 
 
 def _split_key(text: str) -> tuple[str, ...]:
     parts = []
-    for m in _KEYPART.finditer(text):
+    for m in _rx("keypart").finditer(text):
         p = m.group(0)
         if p.startswith('"'):
             import json
@@ -324,10 +336,10 @@ def locate(path: Path, dotted: tuple[str, ...]) -> int | None:
     table: tuple[str, ...] = ()
     best: tuple[int, int] | None = None  # (matched length, line)
     for no, line in enumerate(lines, 1):
-        if _ARRAY_HEADER.match(line):
+        if _rx("array_header").match(line):
             table = ("\0",)  # arrays of tables: nothing of ours lives there
             continue
-        m = _HEADER.match(line)
+        m = _rx("header").match(line)
         if m:
             table = _split_key(m.group(1))
             if table == dotted:
@@ -335,7 +347,7 @@ def locate(path: Path, dotted: tuple[str, ...]) -> int | None:
             if dotted[: len(table)] == table and (best is None or len(table) > best[0]):
                 best = (len(table), no)
             continue
-        m = _KEYVAL.match(line)
+        m = _rx("keyval").match(line)
         if m:
             full = table + _split_key(m.group(1))
             if full == dotted:

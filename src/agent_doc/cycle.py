@@ -524,8 +524,7 @@ def _read_and_diff(doc: Path, project: Project) -> tuple[str, str | None]:
 
 
 def _cycle(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
-    from agent_doc.agents import AgentError, resolve_agent
-    from agent_doc.config import load_config
+    from agent_doc.agents import AgentError, select_agent
     from agent_doc.document import parse
     from agent_doc.prompts import build_prompt
 
@@ -536,7 +535,7 @@ def _cycle(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
         return SubmitResult("unchanged", pending_applied=applied)
     _say(f"[submit] diff computed ({len(diff.encode('utf-8'))} bytes)")
     parsed = parse(text, os.fspath(doc))
-    agent = resolve_agent(options.agent, parsed.agent, load_config(project.root))
+    agent = select_agent(options.agent, parsed.agent, project.root)
     if not options.no_git:
         from agent_doc import gitops
 
@@ -575,8 +574,7 @@ def _cycle(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
 
 def _dry_run(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
     """Everything up to the prompt, writing nothing at all (not even a lock file)."""
-    from agent_doc.agents import resolve_agent
-    from agent_doc.config import load_config
+    from agent_doc.agents import select_agent
     from agent_doc.diff import compute
     from agent_doc.document import ensure_session, parse
     from agent_doc.prompts import build_prompt
@@ -592,7 +590,7 @@ def _dry_run(doc: Path, project: Project, options: SubmitOptions) -> SubmitResul
         return SubmitResult("unchanged")
     _say(f"[submit] diff computed ({len(diff.encode('utf-8'))} bytes)")
     parsed = parse(text, os.fspath(doc))
-    resolve_agent(options.agent, parsed.agent, load_config(project.root))
+    select_agent(options.agent, parsed.agent, project.root)
     prompt = build_prompt(text, diff, resumed=parsed.resume is not None)
     return SubmitResult("dry-run", diff=diff, prompt_bytes=len(prompt.encode("utf-8")))
 
