@@ -191,7 +191,7 @@ def test_concurrent_reader_sees_only_whole_contents(tmp_path: Path) -> None:
 # -- metadata -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o600, 0o640, 0o755])
+@pytest.mark.parametrize("mode", [0o644, 0o664, 0o600, 0o640, 0o755])
 def test_existing_mode_is_kept(tmp_path: Path, mode: int) -> None:
     f = tmp_path / "doc.md"
     f.write_text("old")
@@ -199,6 +199,26 @@ def test_existing_mode_is_kept(tmp_path: Path, mode: int) -> None:
     atomic_write(f, "new", mode=0o600)  # `mode` is only for new files
     assert f.read_text() == "new"
     assert stat.S_IMODE(f.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o664])
+def test_exchange_write_keeps_mode_and_symlink_and_returns_the_old_bytes(
+    tmp_path: Path, mode: int
+) -> None:
+    from safefile import exchange_write
+
+    target = tmp_path / "real.md"
+    target.write_text("old")
+    target.chmod(mode)
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    displaced = exchange_write(link, "new")
+    if displaced is None:
+        pytest.skip("renameat2(RENAME_EXCHANGE) is not available here")
+    assert displaced == b"old"
+    assert link.is_symlink() and target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
 
 
 def test_new_file_mode(tmp_path: Path) -> None:
