@@ -421,3 +421,12 @@ def test_pane_dying_during_sync_is_logged_and_the_rest_arranged(env: Env) -> Non
     win = env.tmux.window_of(p["a"])
     assert env.tmux.window_of(p["c"]) == win
     assert structure_of(env.tmux.window_panes(win)) == [[p["a"]], [p["c"]]]
+
+
+def test_split_evenly_handles_no_columns() -> None:
+    """Found by the stress suite: every wanted pane died during a sync → no columns to size."""
+    from tmux_router.sync import _split_evenly
+
+    assert _split_evenly(200, 0) == []
+    assert _split_evenly(200, 2) == [100, 99]
+    assert sum(_split_evenly(201, 3)) + 2 == 201

@@ -172,7 +172,9 @@ def structure_of(panes: Sequence[Pane]) -> list[list[str]] | None:
 
 
 def _split_evenly(total: int, n: int) -> list[int]:
-    """``n`` sizes (cells) filling ``total`` with n-1 one-cell separators."""
+    """``n`` sizes (cells) filling ``total`` with n-1 one-cell separators (none for n < 1)."""
+    if n < 1:
+        return []
     usable = max(total - (n - 1), n)
     base, extra = divmod(usable, n)
     return [base + (1 if i < extra else 0) for i in range(n)]
@@ -633,7 +635,7 @@ class _Sync:
             height = max(p.top + p.height for p in current)
             in_w = {p.id for p in current}
             present = [[p for p in col if p in in_w] for col in cols]
-            present = [c for c in present if c]
+            present = [c for c in present if c]  # empty if the panes died meanwhile
             resizes: list[tuple[list[str], str]] = []
             widths = _split_evenly(width, len(present))
             for i, col in enumerate(present[:-1]):
