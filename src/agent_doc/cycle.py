@@ -452,22 +452,6 @@ def _check_document(path: str | os.PathLike[str]) -> Path:
     return doc
 
 
-def _read_snapshot_unlocked(project: Project, doc: Path) -> str | None:
-    """For ``--dry-run``, which must not even create a lock file: snapshots are replaced
-    atomically, so an unlocked read sees a whole one."""
-    from safefile import read_text
-
-    path = project.snapshot_path(doc)
-    try:
-        return read_text(path)
-    except FileNotFoundError:
-        return None
-    except (DecodeError, OSError) as exc:
-        _say(f"agent-doc: warning: snapshot {path} of {doc} is unreadable ({exc}); treating it "
-             "as missing")
-        return None
-
-
 def submit(path: str | Path, options: SubmitOptions) -> SubmitResult:
     """One whole cycle for the document at ``path`` (``agent-doc run``)."""
     doc = _check_document(path)
@@ -578,13 +562,14 @@ def _dry_run(doc: Path, project: Project, options: SubmitOptions) -> SubmitResul
     from agent_doc.diff import compute
     from agent_doc.document import ensure_session, parse
     from agent_doc.prompts import build_prompt
+    from agent_doc.snapshot import SnapshotStore
 
     if _pending_path(project, doc).exists():
         _say(f"[submit] a pending response for {doc} would be applied first "
              "(`agent-doc recover` applies it)")
     text = read_document(doc).text
     text, _sid, _changed = ensure_session(text, os.fspath(doc))
-    diff = compute(_read_snapshot_unlocked(project, doc), text)
+    diff = compute(SnapshotStore(project).peek(doc), text)  # dry-run: no lock file either
     if diff is None:
         _say(f"[submit] Nothing changed since last submit for {doc}")
         return SubmitResult("unchanged")

@@ -58,6 +58,12 @@ class SnapshotStore:
             )
             return None
 
+    def peek(self, doc: str | os.PathLike[str]) -> str | None:
+        """Read without the lock, creating and writing nothing (for read-only commands such as
+        ``diff`` and ``run --dry-run``): snapshot writes are atomic renames, so an unlocked
+        read sees a whole old or a whole new snapshot."""
+        return self._read(doc)
+
     def load(self, doc: str | os.PathLike[str]) -> str | None:
         with self.lock(doc):
             return self._read(doc)

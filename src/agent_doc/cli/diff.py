@@ -70,22 +70,6 @@ def _read_document(path: str) -> str:
         ) from None
 
 
-def _read_snapshot(path: str, doc: str) -> str | None:
-    """The snapshot text, or None if there is none (unreadable: a warning, then None)."""
-    from safefile import DecodeError, read_text
-
-    try:
-        return read_text(path)
-    except FileNotFoundError:
-        return None
-    except (DecodeError, OSError) as exc:
-        sys.stderr.write(
-            f"agent-doc: warning: snapshot {path} of {doc} is unreadable ({exc}); treating it "
-            f"as missing, so the whole document shows as new\n"
-        )
-        return None
-
-
 def _write_stdout(text: str) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(text.encode("utf-8"))
@@ -100,8 +84,10 @@ def run(args: argparse.Namespace) -> int:
     path = existing_file(args.file)
     text = _read_document(path)
     project = Project.for_document(path)
+    from agent_doc.snapshot import SnapshotStore
+
     snap_path = os.fspath(project.snapshot_path(path))
-    snapshot = _read_snapshot(snap_path, path)
+    snapshot = SnapshotStore(project).peek(path)
     if args.verbose:
         say(
             f"[diff] doc={path} snapshot={snap_path} doc_len={len(text)} "
