@@ -1,17 +1,18 @@
 """Running an agent program, and the ``text`` protocol built on it (SPEC A7).
 
-:func:`run_agent_process` is shared by the ``claude`` and ``text`` protocols:
+:func:`run_agent_process` is shared by the ``claude`` and ``text`` protocols. It runs the
+program through :func:`procrun.run` (our one process runner; see there why it is not
+``subprocess``):
 
-* the program starts in its **own process group and session** (``start_new_session``), so a
-  Ctrl-C in the terminal reaches only us; on ``KeyboardInterrupt`` (or any other exception,
-  e.g. ``SystemExit`` raised by a SIGTERM handler of the watch daemon) we terminate the whole
-  group — the agent and anything it spawned — wait for it, and re-raise;
-* the prompt is written to stdin by one thread and stdin is then closed, while two more threads
-  drain stdout and stderr in full, so a large prompt and a large answer never deadlock on a
-  full pipe (``Popen.communicate`` would also do this, but it cannot stop waiting for a pipe
-  that a leftover grandchild keeps open after the agent itself exited; we can);
-* an optional timeout kills the whole group (SIGTERM, 2 s of grace, then SIGKILL) and raises
-  :class:`AgentTimeout`;
+* the program starts in its **own process group and session**, so a Ctrl-C in the terminal
+  reaches only us; on ``KeyboardInterrupt`` (or any other exception, e.g. ``SystemExit`` raised
+  by a SIGTERM handler of the watch daemon) the whole group — the agent and anything it
+  spawned — is terminated and reaped, and the exception goes on;
+* the prompt is written to stdin while stdout and stderr are drained, so a large prompt and a
+  large answer never deadlock on a full pipe; after the agent exited, a leftover grandchild
+  may keep our pipes open for ``PIPE_GRACE`` seconds, then its group is killed;
+* an optional timeout kills the whole group (SIGTERM, ``KILL_GRACE`` seconds, then SIGKILL)
+  and raises :class:`AgentTimeout`;
 * ``CLAUDECODE`` is removed from the environment so that a nested Claude run is allowed (the
   ``claude`` protocol requires it; for ``text`` agents it is harmless and lets a text agent
   wrap ``claude -p``). The working directory is inherited.
@@ -24,15 +25,14 @@ session id is None.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO
 
+import procrun
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout, stderr_tail
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: seconds between SIGTERM and SIGKILL when we stop an agent's process group
 KILL_GRACE = 2.0
@@ -40,12 +40,8 @@ KILL_GRACE = 2.0
 PIPE_GRACE = 5.0
 REMOVED_ENV = ("CLAUDECODE",)
 
-
-@dataclass(frozen=True)
-class ProcessResult:
-    returncode: int
-    stdout: bytes
-    stderr: bytes
+#: exit code (negative: the signal), stdout and stderr of an agent run
+ProcessResult = procrun.Finished
 
 
 def agent_env(remove: Sequence[str] = REMOVED_ENV) -> dict[str, str]:
@@ -81,13 +77,14 @@ def run_agent_process(
     """
     command = argv[0]
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        return procrun.run(
+            argv,
+            stdin_data,
             env=agent_env() if env is None else env,
-            start_new_session=True,
+            timeout=timeout,
+            new_session=True,
+            kill_grace=KILL_GRACE,
+            pipe_grace=PIPE_GRACE,
         )
     except FileNotFoundError:
         raise AgentError(
@@ -104,6 +101,15 @@ def run_agent_process(
             + config_hint(agent, config_file, "fix command"),
             agent=agent,
         ) from None
+    except procrun.ProcessTimeout as exc:
+        raise AgentTimeout(
+            f"agent '{agent}' timed out after {_seconds(timeout)} s and was stopped "
+            f"({command} and the processes it started)",
+            hint=config_hint(agent, config_file, "raise timeout (seconds)")
+            + ", or remove it for no limit",
+            agent=agent,
+            stderr_tail=stderr_tail(exc.partial.stderr),
+        ) from None
     except OSError as exc:
         raise AgentError(
             f"agent '{agent}': cannot start {command}: {exc.strerror or exc}",
@@ -111,112 +117,11 @@ def run_agent_process(
             agent=agent,
         ) from None
 
-    out: list[bytes] = []
-    err: list[bytes] = []
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    threads = [
-        threading.Thread(target=_feed, args=(proc.stdin, stdin_data), daemon=True),
-        threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
-        threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True),
-    ]
-    for t in threads:
-        t.start()
-    try:
-        try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            _join(threads, KILL_GRACE)
-            raise AgentTimeout(
-                f"agent '{agent}' timed out after {_seconds(timeout)} s and was stopped "
-                f"({command} and the processes it started)",
-                hint=config_hint(agent, config_file, "raise timeout (seconds)")
-                + ", or remove it for no limit",
-                agent=agent,
-                stderr_tail=stderr_tail(b"".join(err)),
-            ) from None
-        if not _join(threads, PIPE_GRACE):
-            # The agent exited but something it started still holds our pipes open.
-            _kill_group(proc)
-            _join(threads, KILL_GRACE)
-    except AgentTimeout:
-        raise
-    except BaseException:
-        # Ctrl-C (KeyboardInterrupt), SystemExit from a signal handler, anything: never leave
-        # the agent running behind us.
-        _kill_group(proc)
-        _join(threads, KILL_GRACE)
-        raise
-    return ProcessResult(returncode, b"".join(out), b"".join(err))
-
 
 def _seconds(value: float | None) -> str:
     if value is None:
         return "?"
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def _feed(pipe: IO[bytes], data: bytes) -> None:
-    try:
-        pipe.write(data)
-    except (BrokenPipeError, ValueError, OSError):
-        pass  # the agent exited without reading everything: its exit status says why
-    finally:
-        try:
-            pipe.close()
-        except OSError:
-            pass
-
-
-def _drain(pipe: IO[bytes], chunks: list[bytes]) -> None:
-    try:
-        while True:
-            chunk = pipe.read1(65536)  # type: ignore[attr-defined]
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except (OSError, ValueError):
-        pass
-    finally:
-        try:
-            pipe.close()
-        except OSError:
-            pass
-
-
-def _join(threads: list[threading.Thread], timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds in total; True when every thread finished."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    return not any(t.is_alive() for t in threads)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the agent's process group, wait ``KILL_GRACE``, then SIGKILL what is left.
-
-    The group id is the agent's pid (it leads its own session). Linux does not hand that number
-    to a new process while any member of the group is alive, so signalling the group after the
-    leader was reaped reaches only its leftover children.
-    """
-    pgid = proc.pid
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=KILL_GRACE)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        # also when a second Ctrl-C interrupts the grace period: nothing is left running
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    proc.wait()
 
 
 class TextAgent:
@@ -272,10 +177,7 @@ def check_exit(
     if rc == 0:
         return
     if rc < 0:
-        try:
-            how = f"was killed by {signal.Signals(-rc).name}"
-        except ValueError:
-            how = f"was killed by signal {-rc}"
+        how = f"was killed by {_signal_name(-rc)}"
     else:
         how = f"exited with status {rc}"
     raise AgentError(
@@ -298,3 +200,14 @@ def decode_output(agent: str, result: ProcessResult) -> str:
             agent=agent,
             stderr_tail=stderr_tail(result.stderr),
         ) from None
+
+
+def _signal_name(number: int) -> str:
+    """``SIGKILL`` for 9; ``signal 64`` for a number without a name (``signal`` imported only
+    here: its enum set-up costs ~1–2 ms of start-up)."""
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

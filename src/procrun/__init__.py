@@ -1,0 +1,276 @@
+"""Run a program with pipes and collect its output: the one process runner of agent-doc and
+tmux-router (layer 1, beside ``safefile``; imports nothing of ours).
+
+Written by hand on ``os.posix_spawnp`` + ``select.poll`` rather than on ``subprocess`` because
+``import subprocess`` (with the ``threading``, ``signal`` and ``selectors`` it pulls in) costs
+~7 ms of start-up on this 2-core machine, paid by every hotkey command that starts a program:
+``route`` runs one tmux client, ``run`` one agent. Everything happens in the calling thread:
+
+* the prompt is written to the child's stdin without blocking, while stdout and stderr are
+  drained, so a large input and a large output never deadlock on a full pipe;
+* the child's exit is seen through a pidfd (Linux ≥ 5.3; a 50 ms ``waitpid(WNOHANG)`` tick
+  elsewhere). After it exited, its pipes may stay open ``pipe_grace`` seconds longer (a
+  leftover grandchild holding them), then we stop reading — ``Popen.communicate`` cannot;
+* ``new_session=True`` starts the program as the leader of its own session and process group,
+  so a Ctrl-C in the terminal reaches only us; on *any* exception while waiting
+  (``KeyboardInterrupt``, ``SystemExit`` from a signal handler) and on timeout, the whole group
+  is stopped (SIGTERM, ``kill_grace`` seconds, then SIGKILL) and reaped before we go on;
+* a missing or non-executable program raises ``FileNotFoundError`` / ``PermissionError`` from
+  the spawn itself, as ``subprocess`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+__all__ = ["Finished", "ProcessTimeout", "run"]
+
+_SIGTERM = 15
+_SIGKILL = 9
+_CHUNK = 65536
+
+
+class Finished:
+    """How a program ended: exit code (negative: killed by that signal), stdout, stderr."""
+
+    __slots__ = ("returncode", "stderr", "stdout")
+
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self) -> str:
+        return (f"Finished(returncode={self.returncode!r}, stdout={self.stdout!r}, "
+                f"stderr={self.stderr!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Finished) and (
+            (self.returncode, self.stdout, self.stderr)
+            == (other.returncode, other.stdout, other.stderr))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ProcessTimeout(TimeoutError):
+    """The program ran past its timeout; it (and its group) was stopped. ``partial`` holds
+    what it had printed (returncode is the stopped program's status)."""
+
+    def __init__(self, message: str, partial: Finished) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def run(
+    argv: Sequence[str],
+    stdin: bytes | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    new_session: bool = False,
+    kill_grace: float = 2.0,
+    pipe_grace: float = 5.0,
+) -> Finished:
+    """Run ``argv`` (looked up on PATH); ``stdin`` bytes are fed to it, ``None`` = /dev/null.
+
+    Returns when the program exited and its pipes closed (or ``pipe_grace`` seconds after it
+    exited). Raises :class:`ProcessTimeout` after ``timeout`` seconds.
+    """
+    argv = list(argv)
+    env = os.environ if env is None else env
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    if stdin is None:
+        in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
+    else:
+        in_r, in_w = os.pipe()
+    try:
+        pid = os.posix_spawnp(
+            argv[0], argv, env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, in_r, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ],
+            setsid=new_session,
+        )
+    except BaseException:
+        for fd in (out_r, err_r, in_w):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    finally:
+        for fd in (out_w, err_w, in_r):
+            os.close(fd)
+    try:
+        return _communicate(pid, argv[0], stdin, in_w, out_r, err_r, timeout, new_session,
+                            kill_grace, pipe_grace)
+    finally:  # _communicate closes in_w itself, whatever happens
+        os.close(out_r)
+        os.close(err_r)
+
+
+def _communicate(pid: int, name: str, data: bytes | None, in_w: int, out_r: int, err_r: int,
+                 timeout: float | None, group: bool, kill_grace: float,
+                 pipe_grace: float) -> Finished:
+    import select
+
+    poller = select.poll()
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    reading = {out_r, err_r}
+    for fd in reading:
+        poller.register(fd, select.POLLIN)
+    view = memoryview(data or b"")
+    if in_w >= 0:
+        if view:
+            os.set_blocking(in_w, False)
+            poller.register(in_w, select.POLLOUT)
+        else:
+            os.close(in_w)
+            in_w = -1
+    pidfd = _pidfd(pid)
+    if pidfd >= 0:
+        poller.register(pidfd, select.POLLIN)
+    status: int | None = None
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    exited_at = 0.0
+    try:
+        while True:
+            if status is None and pidfd < 0:
+                status = _reap(pid, block=False)
+                if status is not None:
+                    exited_at = time.monotonic()
+            if status is not None and not reading:
+                break
+            now = time.monotonic()
+            if status is not None and now - exited_at >= pipe_grace:
+                # the program is gone but something it started still holds our pipes
+                _stop_group(pid, group, kill_grace, reaped=True)
+                break
+            if deadline is not None and now >= deadline:
+                status = _stop(pid, group, kill_grace, status)
+                raise ProcessTimeout(
+                    f"{name} did not finish within {timeout:g} s",
+                    Finished(_exit_code(status), b"".join(chunks[out_r]),
+                             b"".join(chunks[err_r])))
+            wait = 3600.0 if deadline is None else deadline - now
+            if status is not None:
+                wait = min(wait, exited_at + pipe_grace - now)
+            if pidfd < 0 and status is None:
+                wait = min(wait, 0.05)
+            for fd, _event in poller.poll(max(0, int(wait * 1000)) + 1):
+                if fd == pidfd:
+                    poller.unregister(pidfd)
+                    os.close(pidfd)
+                    pidfd = -1
+                    status = _reap(pid, block=True)
+                    exited_at = time.monotonic()
+                elif fd == in_w:
+                    try:
+                        written = os.write(in_w, view[:_CHUNK])
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # EPIPE: the program stopped reading; its status tells why
+                        written = len(view)
+                    view = view[written:]
+                    if not view:
+                        poller.unregister(in_w)
+                        os.close(in_w)
+                        in_w = -1
+                else:
+                    got = os.read(fd, _CHUNK)
+                    if got:
+                        chunks[fd].append(got)
+                    else:
+                        poller.unregister(fd)
+                        reading.discard(fd)
+    except BaseException:
+        # Ctrl-C, SystemExit from a signal handler, a timeout: never leave it running behind us
+        if status is None:
+            _stop(pid, group, kill_grace, None)
+        raise
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+        if in_w >= 0:
+            os.close(in_w)
+    assert status is not None
+    return Finished(_exit_code(status), b"".join(chunks[out_r]), b"".join(chunks[err_r]))
+
+
+def _pidfd(pid: int) -> int:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return -1
+    try:
+        return opener(pid)
+    except OSError:  # ENOSYS (old kernel), EPERM (seccomp)
+        return -1
+
+
+def _reap(pid: int, *, block: bool) -> int | None:
+    """The raw wait status of ``pid`` once it exited, else None (``block=False``)."""
+    while True:
+        try:
+            done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if done == pid:
+            return status
+        if not block:
+            return None
+
+
+def _exit_code(status: int) -> int:
+    return os.waitstatus_to_exitcode(status)
+
+
+def _signal(pid: int, group: bool, sig: int) -> None:
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop(pid: int, group: bool, grace: float, status: int | None) -> int:
+    """SIGTERM (the group), up to ``grace`` s, SIGKILL; returns the leader's wait status."""
+    if status is not None:
+        _stop_group(pid, group, grace, reaped=True)
+        return status
+    _signal(pid, group, _SIGTERM)
+    try:
+        deadline = time.monotonic() + grace
+        while status is None and time.monotonic() < deadline:
+            status = _reap(pid, block=False)
+            if status is None:
+                time.sleep(0.01)
+    finally:
+        # also when a second Ctrl-C interrupts the grace period: nothing is left running
+        _signal(pid, group, _SIGKILL)
+    if status is None:
+        status = _reap(pid, block=True)
+    return status
+
+
+def _stop_group(pid: int, group: bool, grace: float, *, reaped: bool) -> None:
+    """Stop what is left of the group of a reaped leader (its id is not reused while any
+    member lives, so this reaches only the leftovers)."""
+    if not group:
+        return
+    _signal(pid, True, _SIGTERM)
+    try:
+        deadline = time.monotonic() + min(grace, 0.2)
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.01)
+    finally:
+        _signal(pid, True, _SIGKILL)

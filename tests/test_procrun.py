@@ -1,0 +1,169 @@
+"""procrun: the process runner under tmux_router and the agents (real processes only)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import procrun
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    # zombies count as members until reaped by init; look for live ones
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def test_large_input_and_output_do_not_deadlock() -> None:
+    data = os.urandom(3_000_000)
+    done = procrun.run(["cat"], data)
+    assert done.returncode == 0
+    assert done.stdout == data
+    # both pipes full at once: 2 MB to stdout and 2 MB to stderr from one program
+    script = "import sys; sys.stdout.write('o'*2000000); sys.stderr.write('e'*2000000)"
+    done = procrun.run([sys.executable, "-c", script], b"")
+    assert (len(done.stdout), len(done.stderr)) == (2_000_000, 2_000_000)
+
+
+def test_exit_status_stderr_and_devnull_stdin() -> None:
+    done = procrun.run(["sh", "-c", "cat; echo oops >&2; exit 3"])  # stdin=None: /dev/null
+    assert done == procrun.Finished(3, b"", b"oops\n")
+    done = procrun.run(["sh", "-c", "kill -KILL $$"])
+    assert done.returncode == -signal.SIGKILL
+
+
+def test_program_that_does_not_read_its_input() -> None:
+    done = procrun.run(["true"], b"x" * 5_000_000)  # EPIPE on the rest: not an error
+    assert done.returncode == 0
+
+
+def test_missing_and_non_executable_programs(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        procrun.run(["no-such-program-procrun-test"])
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    with pytest.raises(PermissionError):
+        procrun.run([str(script)])
+
+
+def test_no_file_descriptor_leaks() -> None:
+    before = _open_fds()
+    for _ in range(20):
+        procrun.run(["cat"], b"abc")
+        procrun.run(["true"])
+    with pytest.raises(procrun.ProcessTimeout):
+        procrun.run(["sleep", "5"], timeout=0.05)
+    assert _open_fds() == before
+
+
+def test_timeout_stops_the_whole_group_and_keeps_partial_output() -> None:
+    started = time.monotonic()
+    with pytest.raises(procrun.ProcessTimeout) as info:
+        procrun.run(["sh", "-c", "echo begun; echo warn >&2; sleep 30 & sleep 30; wait"],
+                    timeout=0.5, new_session=True, kill_grace=1.0)
+    assert time.monotonic() - started < 5
+    assert info.value.partial.stdout == b"begun\n"
+    assert info.value.partial.stderr == b"warn\n"
+    assert info.value.partial.returncode == -signal.SIGTERM
+
+
+def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored() -> None:
+    started = time.monotonic()
+    with pytest.raises(procrun.ProcessTimeout) as info:
+        procrun.run(["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"],
+                    timeout=0.3, new_session=True, kill_grace=0.5)
+    assert 0.7 <= time.monotonic() - started < 5
+    assert info.value.partial.returncode == -signal.SIGKILL
+
+
+def test_leftover_grandchild_holding_the_pipes_is_stopped_after_the_grace() -> None:
+    started = time.monotonic()
+    done = procrun.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import os, sys
+            if os.fork() == 0:
+                import time; time.sleep(30)
+            print(os.getpid(), flush=True)
+        """)],
+        new_session=True, pipe_grace=0.5)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0
+    assert 0.5 <= elapsed < 5
+    leader = int(done.stdout)
+    deadline = time.monotonic() + 3
+    while _group_alive(leader) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _group_alive(leader), "the grandchild was left running"
+
+
+def test_ctrl_c_stops_the_agent_group_and_propagates(tmp_path: Path) -> None:
+    """A real SIGINT to a Python process waiting in procrun.run: KeyboardInterrupt goes on, the
+    program and its child are gone."""
+    pidfile = tmp_path / "pid"
+    waiter = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {SRC!r})
+        import procrun
+        try:
+            procrun.run(["sh", "-c", "echo $$ > {pidfile}; sleep 60 & sleep 60; wait"],
+                        new_session=True, kill_grace=1.0)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(130)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", waiter], stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline, "the program never started"
+        time.sleep(0.02)
+    agent_pid = int(pidfile.read_text())
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert out == b"interrupted\n"
+    deadline = time.monotonic() + 3
+    while _group_alive(agent_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _group_alive(agent_pid)
+
+
+def test_environment_is_passed() -> None:
+    done = procrun.run(["sh", "-c", 'printf %s "$PROCRUN_T"'],
+                       env={"PATH": os.environ["PATH"], "PROCRUN_T": "yes"})
+    assert done.stdout == b"yes"
+
+
+def test_import_stays_light() -> None:
+    code = ("import sys; import procrun; bad = {'subprocess', 'threading', 'signal', "
+            "'selectors'} & set(sys.modules); print(sorted(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=SRC), check=True).stdout
+    assert out.strip() == "[]"
