@@ -339,9 +339,64 @@ def test_route_lazy_claim_with_pane(
     assert wait_lines(log, 2)[1] == repr("/agent-doc lazy.md\n")
 
 
+def test_route_happy_path_is_one_tmux_process(
+    cli: Callable[..., Result], project: Path, tmux_server: TmuxServer, tmp_path: Path,
+    tmux_counter,
+) -> None:
+    """Identity check and keys in one tmux invocation (if-shell -F inside the server)."""
+    tmux_server.start()
+    pane, log = logger_pane(tmux_server, tmp_path, "one")
+    make_doc(project, "one.md")
+    assert cli("claim", "one.md", "--pane", pane, cwd=project).returncode == 0
+    tmux_counter.reset()
+    r = cli("route", "one.md", cwd=project)
+    assert r.returncode == 0, r
+    calls = tmux_counter.calls()
+    assert len(calls) == 1 and calls[0].startswith("if-shell -F -t " + pane), calls
+    assert wait_lines(log, 1) == [repr("/agent-doc one.md\n")]
+
+
+def test_route_to_an_entry_holding_the_pid_of_a_process_inside_the_pane(
+    cli: Callable[..., Result], project: Path, tmux_server: TmuxServer, tmp_path: Path,
+    tmux_counter,
+) -> None:
+    """The reference's `start` stores the agent's own pid, a child of the pane's shell: that
+    entry is still routed in one tmux process; an unrelated pid is not typed into."""
+    tmux_server.start()
+    script = tmp_path / "logger.py"
+    script.write_text("import os, sys\n"
+                      f"open({str(tmp_path / 'child.pid')!r}, 'w').write(str(os.getpid()))\n"
+                      + LINE_LOGGER, encoding="utf-8")
+    log = tmp_path / "child.log"
+    pane = tmux_server.tmux(
+        "new-window", "-d", "-t", "=main:", "-P", "-F", "#{pane_id}",
+        "sh", "-c", f"{sys.executable} {script} {log}; exit 0",
+    )
+    tmux_server.wait_for(pane, "READY")
+    child = int((tmp_path / "child.pid").read_text())
+    doc = make_doc(project, "child.md")
+    assert cli("claim", "child.md", "--pane", pane, cwd=project).returncode == 0
+    reg_path = project / ".agent-doc" / "sessions.json"
+    reg = registry(project)
+    assert reg[session_of(doc)]["pid"] != child  # claim stores the pane's own pid (the shell)
+    reg[session_of(doc)]["pid"] = child
+    reg_path.write_text(json.dumps(reg), encoding="utf-8")
+    tmux_counter.reset()
+    assert cli("route", "child.md", cwd=project).returncode == 0
+    assert len(tmux_counter.calls()) == 1
+    assert wait_lines(log, 1) == [repr("/agent-doc child.md\n")]
+    # an entry whose pid is not in the pane (pid 1 is nobody's child): never typed into
+    reg[session_of(doc)]["pid"] = 1
+    reg_path.write_text(json.dumps(reg), encoding="utf-8")
+    r = cli("route", "child.md", cwd=project, env={"AGENT_DOC_NO_AUTOSTART": "1"})
+    assert r.returncode != 0 and "another program" in r.stderr, r
+    time.sleep(0.2)
+    assert wait_lines(log, 1) == [repr("/agent-doc child.md\n")]
+
+
 HEAVY = (
     "yaml", "httpx", "merge3", "watchfiles", "tomllib", "agent_doc.config", "argparse", "typing",
-    "dataclasses",
+    "dataclasses", "subprocess", "threading", "contextlib", "importlib", "ctypes", "hashlib",
 )
 
 
@@ -356,7 +411,10 @@ def test_hot_commands_import_nothing_heavy(
     args = {"route": ["hot.md"], "claim": ["hot.md", "--pane", pane], "focus": ["hot.md"],
             "prompt": ["hot.md"]}[command]
     p = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "agent_doc", command, *args],
+        # as the console script starts it (``-m`` would import runpy/importlib itself)
+        [sys.executable, "-X", "importtime", "-c",
+         "import sys; from agent_doc.cli import main; sys.exit(main(sys.argv[1:]))",
+         command, *args],
         cwd=project, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)},
     )
     assert p.returncode == 0, p.stderr

@@ -345,10 +345,10 @@ def test_reused_pane_id_is_not_arranged(env: Env) -> None:
 def test_no_server(env: Env) -> None:
     with env.reg.transaction() as entries:
         entries["a"] = make_entry("%0", pid=123)
-    before = env.reg.path.read_bytes()
+    before = Path(env.reg.path).read_bytes()
     with pytest.raises(NoServer):
         env.sync("a", "b")
-    assert env.reg.path.read_bytes() == before
+    assert Path(env.reg.path).read_bytes() == before
 
 
 def scenario(env: Env) -> tuple:

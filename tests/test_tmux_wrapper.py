@@ -113,6 +113,52 @@ def test_one_tmux_process_per_send(tmux: Tmux, tmp_path: Path, tmux_counter) -> 
     wait_until(lambda: out.exists() and out.read_text() == "hello; world\nagain\n", what="lines")
 
 
+TRICKY_CHECKED = [*TRICKY, "it's", "'", "a'\\''b", "\\", "x\\", "\"q\" $(echo no) `no`",
+                  "{", "}", "#", "# comment", "ünïcødé ❯ 日本", " lead and trail "]
+
+
+def test_checked_send_is_literal_in_one_process(tmux: Tmux, tmp_path: Path,
+                                                tmux_counter) -> None:
+    """send_text_if_running quotes the text for tmux's command language (it goes through
+    if-shell): every tricky string arrives byte for byte, each in ONE tmux process."""
+    out = tmp_path / "typed.txt"
+    pane = tee_pane(tmux, out)
+    pid = tmux.pane(pane.id).pid
+    tmux_counter.reset()
+    for text in TRICKY_CHECKED:
+        assert tmux.send_text_if_running(pane.id, text, pids=[12345, pid]) is True
+    assert tmux_counter.count() == len(TRICKY_CHECKED)
+    expected = "".join(t + "\n" for t in TRICKY_CHECKED)
+    wait_until(lambda: out.exists() and out.read_text() == expected, what="all lines in file")
+
+
+def test_checked_send_refuses_another_process_dead_and_missing_panes(
+    tmux: Tmux, tmux_server, tmp_path: Path
+) -> None:
+    out = tmp_path / "typed.txt"
+    pane = tee_pane(tmux, out)
+    pid = tmux.pane(pane.id).pid
+    # a pid list that does not contain the pane's pid (a reused pane id): nothing typed
+    assert tmux.send_text_if_running(pane.id, "wrong", pids=[pid + 100000]) is False
+    assert tmux.send_text_if_running("%999", "missing", pids=None) is False
+    assert tmux.send_text_if_running(pane.id, "any", pids=None) is True
+    wait_until(lambda: out.exists() and out.read_text() == "any\n", what="any")
+    time.sleep(0.2)
+    assert out.read_text() == "any\n"
+    # a dead pane (remain-on-exit) is not typed into
+    tmux_server.tmux("set-option", "-g", "remain-on-exit", "on")
+    dead = tmux.new_window("t", str(tmp_path), ["sh", "-c", "sleep 0.3"], detached=True)
+    wait_until(lambda: (p := tmux.pane(dead.id)) is not None and p.dead, what="dead pane")
+    assert tmux.send_text_if_running(dead.id, "ghost", pids=None) is False
+    assert tmux.send_text_if_running(dead.id, "ghost", pids=[dead.pid]) is False
+
+
+def test_checked_send_without_server_raises(tmux: Tmux, tmux_server) -> None:
+    tmux_server.kill()
+    with pytest.raises(NoServer):
+        Tmux().send_text_if_running("%0", "x", pids=None)
+
+
 def test_send_to_missing_pane_raises_and_types_nothing(tmux: Tmux, tmp_path: Path) -> None:
     out = tmp_path / "typed.txt"
     pane = tee_pane(tmux, out)

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 from agent_doc.errors import AgentDocError, FileNotFound
 from agent_doc.project import Project, doc_realpath
+from agent_doc.record import Record
 
 TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
 
@@ -64,27 +63,6 @@ def _control_char(text: str) -> str | None:
     return None
 
 
-class _Record:
-    """Result records: ``__repr__``/``__eq__`` from ``__slots__``.
-
-    Not ``@dataclass``: creating one dataclass costs ~0.3 ms at import (1–3 ms on a loaded
-    2-core machine), and these modules are on the path of hotkey commands.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 def _stderr(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
@@ -110,26 +88,37 @@ def open_tmux(socket: str | None = None) -> Tmux:
     return Tmux(socket_name=value)
 
 
-@contextmanager
-def tmux_errors() -> Iterator[None]:
-    """Turn tmux wrapper errors into user-facing :class:`AgentDocError` (message + hint)."""
-    from tmux_router.tmux import NoServer, TmuxError, TmuxNotInstalled
+class tmux_errors:
+    """Turn tmux wrapper errors into user-facing :class:`AgentDocError` (message + hint).
 
-    try:
-        yield
-    except TmuxNotInstalled:
-        raise AgentDocError(
-            "tmux is not installed (no `tmux` on PATH); nothing was changed",
-            hint="install tmux (e.g. `apt-get install tmux` or `brew install tmux`) and retry",
-        ) from None
-    except NoServer:
-        raise AgentDocError(
-            "no tmux server is running; nothing was changed",
-            hint="start tmux first (e.g. `tmux new -s work`), or select a server with "
-            f"--socket-name / ${SOCKET_ENV}",
-        ) from None
-    except TmuxError as exc:
-        raise AgentDocError(f"tmux failed: {exc}", hint="check the tmux server and retry") from None
+    A small class rather than ``@contextlib.contextmanager``, to keep ``contextlib`` off the
+    hotkey path."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            return
+        from tmux_router.tmux import NoServer, TmuxError, TmuxNotInstalled
+
+        if isinstance(exc, TmuxNotInstalled):
+            raise AgentDocError(
+                "tmux is not installed (no `tmux` on PATH); nothing was changed",
+                hint="install tmux (e.g. `apt-get install tmux` or `brew install tmux`) and "
+                "retry",
+            ) from None
+        if isinstance(exc, NoServer):
+            raise AgentDocError(
+                "no tmux server is running; nothing was changed",
+                hint="start tmux first (e.g. `tmux new -s work`), or select a server with "
+                f"--socket-name / ${SOCKET_ENV}",
+            ) from None
+        if isinstance(exc, TmuxError):
+            raise AgentDocError(f"tmux failed: {exc}",
+                                hint="check the tmux server and retry") from None
 
 
 def panes_snapshot(tmux: Tmux) -> list[Pane]:
@@ -274,8 +263,8 @@ def _agent_command(project: Project) -> str:
 # -- claim --------------------------------------------------------------------------------------
 
 
-class ClaimResult(_Record):
-    __slots__ = (
+class ClaimResult(Record):
+    __slots__ = _fields = (
         "file",
         "generated",
         "pane",
@@ -448,7 +437,7 @@ def claim_document(
             say(f"set tmux_session={chosen.session} in {doc}")
 
     real = doc_realpath(doc)
-    project.state_dir.mkdir(parents=True, exist_ok=True)
+    os.makedirs(project.state_dir, exist_ok=True)
     with registry.lock():
         with registry.transaction() as entries:
             removed = prune_known(entries, before, live)
@@ -498,8 +487,8 @@ def claim_document(
 # -- route --------------------------------------------------------------------------------------
 
 
-class RouteResult(_Record):
-    __slots__ = ("action", "file", "generated", "pane", "session")
+class RouteResult(Record):
+    __slots__ = _fields = ("action", "file", "generated", "pane", "session")
 
     def __init__(
         self, file: str, session: str, pane: str, action: str, generated: bool = False
@@ -546,11 +535,13 @@ def route_document(
 ) -> RouteResult:
     """Type ``/agent-doc DOC`` + Enter into the document's pane, or start an agent pane.
 
-    Happy path: one registry read, one ``list-panes``, one ``send-keys`` (two tmux processes).
-    Otherwise: with ``pane`` (lazy claim) the document is registered to that pane and sent;
-    else the auto-start cascade runs under the project's route lock, so two concurrent routes
-    of one document start ONE pane.
+    Happy path: one registry read, one document read, ONE tmux process that checks the
+    registered pane's identity (alive, same ``pane_pid``) and types the keys. Otherwise (no
+    entry, pane gone or reused): one ``list-panes`` for the facts, then with ``pane`` (lazy
+    claim) the document is registered to that pane and sent; else the auto-start cascade runs
+    under the project's route lock, so two concurrent routes of one document start ONE pane.
     """
+    from tmux_router.registry import identity_pids
     from tmux_router.tmux import TmuxError
 
     check_file_name(doc)
@@ -558,10 +549,19 @@ def route_document(
     project = Project.for_document(doc)
     registry = _registry(project)
     before = registry.load()  # the one registry read of the happy path
-    panes = panes_snapshot(tmux)  # first tmux process; fails before any write
+    text = f"/agent-doc {doc}"
+    known = _read_session(doc)
+    entry = before.get(known) if known else None
+    if entry is not None and isinstance(entry.get("pane"), str):
+        target = entry["pane"]
+        # raises when tmux is missing or no server runs: nothing was written yet
+        if tmux.send_text_if_running(target, text, pids=identity_pids(entry)):
+            say(f"Sent /agent-doc {doc} → pane {target}")
+            return RouteResult(doc, str(known), target, "sent", False)
+
+    panes = panes_snapshot(tmux)  # fails before any write
     live = live_map(panes)
     sid, generated = _ensure_uuid(doc, say)
-    text = f"/agent-doc {doc}"
 
     entry, ok = _live_entry(before, sid, live)
     if ok and entry is not None:
@@ -736,8 +736,8 @@ def focus_document(
 # -- layout -------------------------------------------------------------------------------------
 
 
-class LayoutResult(_Record):
-    __slots__ = ("broken_out", "moved", "panes", "window")
+class LayoutResult(Record):
+    __slots__ = _fields = ("broken_out", "moved", "panes", "window")
 
     def __init__(
         self,
@@ -781,7 +781,7 @@ def layout_documents(
     panes = panes_snapshot(tmux)
     live = live_map(panes)
     by_id = {p.id: p for p in panes if not p.dead}
-    registries: dict[Path, Entries] = {}
+    registries: dict[str, Entries] = {}
     kept: list[tuple[str, str]] = []  # (pane, file)
     for f in files:
         sid = _read_session(f)
@@ -855,7 +855,7 @@ def layout_documents(
     return LayoutResult(ordered, target, moved, broken)
 
 
-def _update_windows(tmux: Tmux, registries: Mapping[Path, Entries], moved: list[str]) -> None:
+def _update_windows(tmux: Tmux, registries: Mapping[str, Entries], moved: list[str]) -> None:
     """Set ``window`` of registry entries whose pane moved (one list-panes, one transaction
     per registry)."""
     now = {p.id: p.window for p in tmux.list_panes()}
@@ -872,8 +872,8 @@ def _update_windows(tmux: Tmux, registries: Mapping[Path, Entries], moved: list[
 # -- sync ---------------------------------------------------------------------------------------
 
 
-class SyncOutcome(_Record):
-    __slots__ = (
+class SyncOutcome(Record):
+    __slots__ = _fields = (
         "columns",
         "moved",
         "pruned",
@@ -1069,7 +1069,7 @@ def project_status(project: Project, tmux: Tmux | None) -> dict[str, Any]:
             tmux_state = "not installed"
         except TmuxError as exc:
             tmux_state = f"error: {exc}"
-    entries = _registry(project).load() if project.registry_path.exists() else {}
+    entries = _registry(project).load() if os.path.exists(project.registry_path) else {}
     documents = []
     for key, entry in entries.items():
         pane_id = entry.get("pane")
@@ -1084,11 +1084,14 @@ def project_status(project: Project, tmux: Tmux | None) -> dict[str, Any]:
             }
         )
     pending = []
-    if project.pending_dir.is_dir():
-        for p in sorted(project.pending_dir.glob("*.json")):
-            item: dict[str, Any] = {"path": str(p)}
+    if os.path.isdir(project.pending_dir):
+        names = sorted(n for n in os.listdir(project.pending_dir) if n.endswith(".json"))
+        for name in names:
+            p = os.path.join(project.pending_dir, name)
+            item: dict[str, Any] = {"path": p}
             try:
-                data = json.loads(p.read_text(encoding="utf-8"))
+                with open(p, encoding="utf-8") as fh:
+                    data = json.load(fh)
                 if isinstance(data, dict):
                     for k in ("file", "document", "path", "doc"):
                         if isinstance(data.get(k), str):
@@ -1098,19 +1101,20 @@ def project_status(project: Project, tmux: Tmux | None) -> dict[str, Any]:
                 item["unreadable"] = True
             try:
                 item["since"] = time.strftime(
-                    "%Y-%m-%dT%H:%M:%S", time.localtime(p.stat().st_mtime)
+                    "%Y-%m-%dT%H:%M:%S", time.localtime(os.stat(p).st_mtime)
                 )
             except OSError:
                 pass
             pending.append(item)
     watch_pid: int | None = None
     try:
-        watch_pid = int(project.watch_pid_path.read_text().strip())
+        with open(project.watch_pid_path, encoding="utf-8") as fh:
+            watch_pid = int(fh.read().strip())
     except (OSError, ValueError):
         watch_pid = None
     watch_running = is_locked_elsewhere(project.watch_lock_path)
     locks = []
-    if project.state_dir.is_dir():
+    if os.path.isdir(project.state_dir):
         for path, holder in held_locks(project.state_dir):
             locks.append({"path": path, "holder": holder})
     return {

@@ -21,13 +21,11 @@ Concurrency (SPEC A4/A5):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 
 from safefile import FileLock, atomic_write
 
@@ -131,6 +129,19 @@ def identity_ok(entry: Mapping[str, Any], live: Mapping[str, int]) -> bool:
     return pane_pid in _pid_ancestors(pid)
 
 
+def identity_pids(entry: Mapping[str, Any]) -> list[int] | None:
+    """The pane pids that satisfy :func:`identity_ok` for ``entry`` — its ``pid`` and that
+    process's ancestors — for a check made inside tmux; None when any pane pid would do
+    (``pid`` 0 or missing)."""
+    try:
+        pid = int(entry.get("pid") or 0)
+    except (TypeError, ValueError):
+        pid = 0
+    if pid <= 0:
+        return None
+    return [pid, *_pid_ancestors(pid)]
+
+
 def prune_entries(entries: Entries, live: Mapping[str, int]) -> list[tuple[str, Entry]]:
     """Remove (in place) entries that fail :func:`identity_ok`; return what was removed."""
     removed = [(k, v) for k, v in entries.items() if not identity_ok(v, live)]
@@ -139,12 +150,18 @@ def prune_entries(entries: Entries, live: Mapping[str, int]) -> list[tuple[str, 
     return removed
 
 
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 class Registry:
     """The registry file at ``path`` (agent-doc: ``<root>/.agent-doc/sessions.json``)."""
 
     def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float | None = None):
-        self.path = Path(path)
-        self.lock_path = Path(os.fspath(self.path) + ".lock")
+        # plain str paths: pathlib costs ~4.5 ms of start-up on the hotkey path
+        self.path = os.fspath(path)
+        self.lock_path = self.path + ".lock"
         self.lock_timeout = lock_timeout
 
     def lock(self) -> FileLock:
@@ -162,7 +179,7 @@ class Registry:
     def load(self) -> Entries:
         """Read the registry. No lock is needed to read: writes are atomic renames."""
         try:
-            raw = self.path.read_bytes()
+            raw = _read_bytes(self.path)
         except FileNotFoundError:
             return {}
         try:
@@ -173,18 +190,18 @@ class Registry:
     def _recover_corrupt(self) -> Entries:
         with self.lock():
             try:
-                raw = self.path.read_bytes()
+                raw = _read_bytes(self.path)
             except FileNotFoundError:
                 return {}
             try:
                 return self._parse(raw)  # repaired meanwhile by another process
             except (ValueError, UnicodeDecodeError) as exc:
                 stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-                aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+                aside = f"{self.path}.corrupt-{stamp}"
                 n = 1
-                while aside.exists():
+                while os.path.exists(aside):
                     n += 1
-                    aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+                    aside = f"{self.path}.corrupt-{stamp}-{n}"
                 try:
                     os.replace(self.path, aside)
                 except OSError as err:
@@ -207,15 +224,10 @@ class Registry:
         """Write ``entries`` atomically. Call only inside :meth:`transaction`."""
         atomic_write(self.path, dumps(entries), make_parents=True)
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Entries]:
-        """Lock, load, yield the mutable map, save if it changed. An exception saves nothing."""
-        with self.lock():
-            entries = self.load()
-            before = _fingerprint(entries)
-            yield entries
-            if _fingerprint(entries) != before:
-                self.save(entries)
+    def transaction(self) -> _Transaction:
+        """``with reg.transaction() as entries:`` — lock, load, give the mutable map, save if
+        it changed. An exception saves nothing."""
+        return _Transaction(self)
 
     def with_registry(self, fn: Callable[[Entries], T]) -> T:
         with self.transaction() as entries:
@@ -225,3 +237,37 @@ class Registry:
         """Drop dead/reused panes in one transaction; ``live`` comes from one tmux call."""
         with self.transaction() as entries:
             return prune_entries(entries, live)
+
+
+class _Transaction:
+    """The context manager of :meth:`Registry.transaction` (a small class rather than
+    ``@contextlib.contextmanager``, to keep ``contextlib`` off the hotkey path)."""
+
+    __slots__ = ("_before", "_entries", "_lock", "_registry")
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._lock: FileLock | None = None
+        self._entries: Entries = {}
+        self._before = ""
+
+    def __enter__(self) -> Entries:
+        lock = self._registry.lock()
+        lock.acquire()
+        try:
+            self._entries = self._registry.load()
+            self._before = _fingerprint(self._entries)
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
+        return self._entries
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        lock, self._lock = self._lock, None
+        try:
+            if exc_type is None and _fingerprint(self._entries) != self._before:
+                self._registry.save(self._entries)
+        finally:
+            if lock is not None:
+                lock.release()

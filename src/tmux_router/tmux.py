@@ -17,8 +17,8 @@ sync 3 panes from 3 windows        5 / 18             12 / 36 (same moves)
 
 The hot path (``route``) must stay under ~35 ms with at most 2 tmux processes (SPEC A8/A11):
 libtmux's import alone exceeds that budget, and its object operations re-list state with extra
-tmux processes. This module imports only ``os``, ``time`` and ``select`` (it spawns tmux with
-``os.posix_spawnp``: ``subprocess`` alone costs ~4.5 ms of start-up), batches dependent
+tmux processes. This module imports only ``os`` and :mod:`procrun` (our process runner on
+``os.posix_spawnp``: ``subprocess`` alone costs ~4.5–7 ms of start-up), batches dependent
 commands into one process, and takes the facts it needs from one ``list-panes -a`` snapshot.
 
 Rules this wrapper enforces (SPEC A8, hazards C29–C32 of Part B §10):
@@ -45,8 +45,9 @@ Rules this wrapper enforces (SPEC A8, hazards C29–C32 of Part B §10):
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+
+import procrun
 
 __all__ = [
     "STASH_WINDOW",
@@ -84,6 +85,16 @@ _PANE_FIELDS = (
 PANE_FORMAT = _SEP.join(_PANE_FIELDS)
 _LIVE_FORMAT = "#{pane_id} #{pane_dead} #{pane_pid}"
 
+_NOT_SENT = "agent-doc:not-sent"
+
+
+def _quote(arg: str) -> str:
+    """``arg`` as ONE literal word of tmux's command language (for a command given as a string,
+    e.g. to ``if-shell``): single quotes, inside which tmux expands nothing (no ``$VAR``, ``~``,
+    ``#{}``, ``;``), with each ``'`` written as ``'\\''`` as in sh."""
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
 _NO_SERVER_MARKERS = ("no server running", "error connecting to", "server exited unexpectedly")
 
 
@@ -94,70 +105,6 @@ class _Completed:
         self.returncode = returncode
         self.stdout = stdout.decode("utf-8", "replace")
         self.stderr = stderr.decode("utf-8", "replace")
-
-
-def _spawn_capture(argv: list[str], timeout: float) -> tuple[int, bytes, bytes]:
-    """Run ``argv`` with stdin from /dev/null; return (exit code, stdout, stderr).
-
-    ``os.posix_spawnp`` + ``select.poll`` instead of ``subprocess``: importing ``subprocess``
-    costs ~4.5 ms of start-up, a tenth of a ``route``. Raises FileNotFoundError when the
-    program is missing and TimeoutError (after killing it) when it runs past ``timeout``.
-    """
-    import select
-
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        pid = os.posix_spawnp(
-            argv[0],
-            argv,
-            os.environ,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, devnull, 0),
-                (os.POSIX_SPAWN_DUP2, out_w, 1),
-                (os.POSIX_SPAWN_DUP2, err_w, 2),
-            ],
-        )
-    except BaseException:
-        for fd in (out_r, err_r):
-            os.close(fd)
-        raise
-    finally:
-        for fd in (out_w, err_w, devnull):
-            os.close(fd)
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    poller = select.poll()
-    for fd in chunks:
-        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-    open_fds = set(chunks)
-    deadline = time.monotonic() + timeout
-    try:
-        while open_fds:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                raise TimeoutError(f"{argv[0]} did not finish within {timeout:g} s")
-            for fd, _event in poller.poll(int(left * 1000) + 1):
-                data = os.read(fd, 65536)
-                if data:
-                    chunks[fd].append(data)
-                else:
-                    poller.unregister(fd)
-                    open_fds.discard(fd)
-        _, status = os.waitpid(pid, 0)
-    except BaseException:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        raise
-    finally:
-        os.close(out_r)
-        os.close(err_r)
-    return os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r])
 
 
 class TmuxError(Exception):
@@ -313,14 +260,14 @@ class Tmux:
     # -- raw calls ----------------------------------------------------------------------------
     def _exec(self, argv: list[str], check: bool) -> str:
         try:
-            returncode, out, err_raw = _spawn_capture(argv, TIMEOUT)
+            done = procrun.run(argv, timeout=TIMEOUT)
         except FileNotFoundError:
             raise TmuxNotInstalled(argv) from None
-        except TimeoutError:
+        except procrun.ProcessTimeout:
             raise TmuxError(
                 f"tmux did not answer within {TIMEOUT:g} s: {_describe(argv)}", argv, ""
             ) from None
-        proc = _Completed(returncode, out, err_raw)
+        proc = _Completed(done.returncode, done.stdout, done.stderr)
         if proc.returncode != 0 and check:
             err = proc.stderr.strip()
             if any(m in err for m in _NO_SERVER_MARKERS):
@@ -530,6 +477,34 @@ class Tmux:
         if enter:
             cmds.append(["send-keys", "-t", pane, "Enter"])
         self.run_many(cmds)
+
+    def send_text_if_running(
+        self, pane: str, text: str, *, pids: Collection[int] | None, enter: bool = True
+    ) -> bool:
+        """Type ``text`` (+ Enter) into ``pane`` only if it is alive and its ``#{pane_pid}`` is
+        one of ``pids`` (``None``: any process) — check and keys in ONE tmux process.
+
+        The check runs inside the server (``if-shell -F`` on the pane's own format values), so
+        nothing can change between the check and the keys, and no other client's keys come in
+        between. Returns False (nothing typed) when the pane is missing, dead or runs another
+        process; raises :class:`NoServer` / :class:`TmuxNotInstalled` like every call.
+        """
+        sends = [f"send-keys -t {_quote(pane)} -l -- {_quote(text)}"]
+        if enter:
+            sends.append(f"send-keys -t {_quote(pane)} Enter")
+        if pids is None:
+            cond = "#{?pane_dead,0,1}"
+        else:
+            listed = "|".join(str(int(p)) for p in pids)
+            cond = f"#{{?pane_dead,0,#{{m:*|#{{pane_pid}}|*,|{listed}|}}}}"
+        try:
+            out = self.run("if-shell", "-F", "-t", pane, cond, " ; ".join(sends),
+                           f"display-message -p {_NOT_SENT}")
+        except (NoServer, TmuxNotInstalled):
+            raise
+        except TmuxError:  # "can't find pane": it is gone
+            return False
+        return _NOT_SENT not in out
 
     def send_keys(self, pane: str, *keys: str) -> None:
         """Send key names (``Up``, ``Down``, ``Enter``, ``C-c``) in one invocation."""
