@@ -236,7 +236,7 @@ def bench_diff(w: World, runs: int, cli_runs: int) -> list[tuple[str, int, str, 
                 lib.append(time.perf_counter() - t)
             doc = root / f"d{n}-{n_edits}.md"
             doc.write_text(cur)
-            snap = Project.for_document(doc).snapshot_path(doc)
+            snap = Path(Project.for_document(doc).snapshot_path(doc))
             snap.parent.mkdir(parents=True, exist_ok=True)
             snap.write_text(base)
             cli: list[float] = []

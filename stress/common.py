@@ -309,13 +309,13 @@ def git_init(root: Path, env: dict[str, str]) -> None:
 def snapshot_path(doc: Path) -> Path:
     from agent_doc.project import Project
 
-    return Project.for_document(doc).snapshot_path(doc)
+    return Path(Project.for_document(doc).snapshot_path(doc))
 
 
 def pending_path(doc: Path) -> Path:
     from agent_doc.project import Project
 
-    return Project.for_document(doc).pending_path(doc)
+    return Path(Project.for_document(doc).pending_path(doc))
 
 
 def read_or_none(path: Path) -> bytes | None:

@@ -206,7 +206,7 @@ def test_reset_of_malformed_frontmatter_touches_nothing(project: Path) -> None:
 
 def test_reset_keeps_a_pending_response(project: Path) -> None:
     f, _store = make_doc(project)
-    pending = Project.for_document(f).pending_path(f)
+    pending = Path(Project.for_document(f).pending_path(f))
     pending.parent.mkdir(parents=True, exist_ok=True)
     pending.write_text('{"response": "a paid answer"}')
     r = run_cli("reset", "doc.md", cwd=project)

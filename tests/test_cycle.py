@@ -36,13 +36,13 @@ def make_doc(folder: Path, name: str = "doc.md", body: str = "Question one?\n",
 def snapshot_path(doc: Path) -> Path:
     from agent_doc.project import Project
 
-    return Project.for_document(doc).snapshot_path(doc)
+    return Path(Project.for_document(doc).snapshot_path(doc))
 
 
 def pending_path(doc: Path) -> Path:
     from agent_doc.project import Project
 
-    return Project.for_document(doc).pending_path(doc)
+    return Path(Project.for_document(doc).pending_path(doc))
 
 
 def spawn(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None

@@ -230,7 +230,7 @@ def _kill_trials(project: Path, log: Path, n: int) -> KillCounts:
         "## User\n\nQuestion 0?\n"
     )
     proj = Project.for_document(doc)
-    pending = proj.pending_path(doc)
+    pending = Path(proj.pending_path(doc))
     env = dict(os.environ, FAKE_CLAUDE_SLEEP="0")
     done_log = Path(str(log) + ".done")
     rng = random.Random(99)

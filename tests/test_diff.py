@@ -511,7 +511,7 @@ def test_cli_diff_works_with_broken_frontmatter(project: Path) -> None:
 def test_cli_diff_unreadable_snapshot_warns_and_uses_empty_baseline(project: Path) -> None:
     doc = project / "d.md"
     doc.write_text("x\n")
-    snap = Project.for_document(doc).snapshot_path(doc)
+    snap = Path(Project.for_document(doc).snapshot_path(doc))
     snap.parent.mkdir(parents=True, exist_ok=True)
     snap.write_bytes(b"\xff\n")
     r = run_cli("diff", str(doc))

@@ -19,24 +19,24 @@ def test_nearest_agent_doc_folder_wins(tmp_path: Path) -> None:
     (outer / ".agent-doc").mkdir(parents=True)
     (inner / ".agent-doc").mkdir(parents=True)
     (inner / "deep").mkdir()
-    assert find_root(inner / "deep") == inner
-    assert find_root(outer / "a") == outer
+    assert find_root(inner / "deep") == str(inner)
+    assert find_root(outer / "a") == str(outer)
 
 
 def test_agent_doc_beats_a_nearer_git_root(tmp_path: Path) -> None:
     (tmp_path / "p" / ".agent-doc").mkdir(parents=True)
     (tmp_path / "p" / "sub" / ".git").mkdir(parents=True)  # e.g. a submodule
-    assert find_root(tmp_path / "p" / "sub") == tmp_path / "p"
+    assert find_root(tmp_path / "p" / "sub") == str(tmp_path / "p")
 
 
 def test_git_root_then_own_folder(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / "docs").mkdir(parents=True)
     (repo / ".git").write_text("gitdir: elsewhere\n")  # a worktree's .git is a file
-    assert find_root(repo / "docs") == repo
+    assert find_root(repo / "docs") == str(repo)
     loose = tmp_path / "loose"
     loose.mkdir()
-    assert find_root(loose) == loose
+    assert find_root(loose) == str(loose)
 
 
 def test_document_root_follows_the_real_path(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_document_root_follows_the_real_path(tmp_path: Path) -> None:
     elsewhere.mkdir()
     link = elsewhere / "plan.md"
     link.symlink_to(doc)
-    assert Project.for_document(link).root == proj
+    assert Project.for_document(link).root == str(proj)
     assert Project.for_document(link).snapshot_path(link) == Project.for_document(
         doc).snapshot_path(doc)
 
@@ -60,24 +60,26 @@ def test_state_paths(project: Path) -> None:
     p = Project.for_document(doc)
     h = hashlib.sha256(str(doc.resolve()).encode()).hexdigest()
     state = project / ".agent-doc"
-    assert p.root == project and p.state_dir == state
-    assert p.registry_path == state / "sessions.json"
-    assert p.claims_log == state / "claims.log"
-    assert p.watch_pid_path == state / "watch.pid"
-    assert p.components_toml == state / "components.toml"
-    assert p.config_toml == state / "config.toml"
-    assert p.snapshot_path(doc) == state / "snapshots" / f"{h}.md"
-    assert p.snapshot_lock_path(doc) == state / "snapshots" / f"{h}.md.lock"
-    assert p.doc_lock_path(doc) == state / "locks" / f"{h}.lock"
-    assert p.submit_lock_path(doc) == state / "locks" / f"{h}.submit.lock"
-    assert p.pending_path(doc) == state / "pending" / f"{h}.json"
-    assert p.watch_lock_path.parent == p.git_lock_path.parent == p.locks_dir
-    assert Path(p.doc_lock(doc).path) == p.doc_lock_path(doc)
-    assert Path(p.submit_lock(doc).path) == p.submit_lock_path(doc)
+    assert p.root == str(project) and p.state_dir == str(state)
+    # every path is a plain str (pathlib stays off the hotkey path)
+    assert all(isinstance(x, str) for x in (p.root, p.registry_path, p.snapshot_path(doc)))
+    assert p.registry_path == str(state / "sessions.json")
+    assert p.claims_log == str(state / "claims.log")
+    assert p.watch_pid_path == str(state / "watch.pid")
+    assert p.components_toml == str(state / "components.toml")
+    assert p.config_toml == str(state / "config.toml")
+    assert p.snapshot_path(doc) == str(state / "snapshots" / f"{h}.md")
+    assert p.snapshot_lock_path(doc) == str(state / "snapshots" / f"{h}.md.lock")
+    assert p.doc_lock_path(doc) == str(state / "locks" / f"{h}.lock")
+    assert p.submit_lock_path(doc) == str(state / "locks" / f"{h}.submit.lock")
+    assert p.pending_path(doc) == str(state / "pending" / f"{h}.json")
+    assert Path(p.watch_lock_path).parent == Path(p.git_lock_path).parent == Path(p.locks_dir)
+    assert p.doc_lock(doc).path == p.doc_lock_path(doc)
+    assert p.submit_lock(doc).path == p.submit_lock_path(doc)
     assert p.doc_lock(doc).what == f"document {doc}"
     p.ensure_dirs()
     for d in (p.snapshots_dir, p.locks_dir, p.pending_dir):
-        assert d.is_dir()
+        assert os.path.isdir(d)
 
 
 def test_rel_and_resolve(project: Path) -> None:
@@ -89,8 +91,8 @@ def test_rel_and_resolve(project: Path) -> None:
     outside = project.parent / "other.md"
     outside.write_text("x")
     assert p.rel(outside) == str(outside.resolve())
-    assert p.resolve("tasks/plan.md") == doc
-    assert p.resolve(str(outside)) == outside
+    assert p.resolve("tasks/plan.md") == str(doc)
+    assert p.resolve(str(outside)) == str(outside)
 
 
 SHOW = """
@@ -119,8 +121,8 @@ def test_for_cwd(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sub = project / "x" / "y"
     sub.mkdir(parents=True)
     monkeypatch.chdir(sub)
-    assert Project.for_cwd().root == project
-    assert Project.for_cwd(project / "x").root == project
+    assert Project.for_cwd().root == str(project)
+    assert Project.for_cwd(project / "x").root == str(project)
 
 
 def test_hash_of_a_path_that_is_not_utf8(tmp_path: Path) -> None:

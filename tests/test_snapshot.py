@@ -31,8 +31,8 @@ def test_snapshot_paths(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     link.symlink_to(doc)
     p = Project.for_document(doc)
     h = hashlib.sha256(os.path.realpath(doc).encode()).hexdigest()
-    assert p.snapshot_path(doc) == project / ".agent-doc" / "snapshots" / f"{h}.md"
-    assert p.snapshot_lock_path(doc) == project / ".agent-doc" / "snapshots" / f"{h}.md.lock"
+    assert p.snapshot_path(doc) == str(project / ".agent-doc" / "snapshots" / f"{h}.md")
+    assert p.snapshot_lock_path(doc) == str(project / ".agent-doc" / "snapshots" / f"{h}.md.lock")
     # a symlink or a relative spelling names the same snapshot
     assert Project.for_document(link).snapshot_path(link) == p.snapshot_path(doc)
     monkeypatch.chdir(project / "notes")

@@ -300,10 +300,10 @@ def test_stop_in_the_middle_of_a_cycle_leaves_document_and_snapshot_consistent(
     r = run_cli("watch", "--stop", cwd=project, timeout=60)
     assert r.returncode == 0, r
     assert "Stopping watch daemon" in r.stderr and "stopped." in r.stderr
-    assert d.proc.wait(timeout=WAIT) == 0
+    assert d.proc.wait(timeout=WAIT) == 0, d.text
     assert "interrupted by the stop" in d.text and "Watch daemon stopped." in d.text
     assert doc.read_bytes() == doc_during and store.load(doc) == snap_during
-    assert not Project.for_document(doc).pending_path(doc).exists()
+    assert not os.path.exists(Project.for_document(doc).pending_path(doc))
     assert not (project / ".agent-doc" / "watch.pid").exists()
     wait_for(lambda: not pid_alive(agent_pid), timeout=10, what="the agent to be stopped")
     # consistent: the next run sends the same question and answers it once

@@ -35,11 +35,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agent_doc.errors import AgentDocError
+from agent_doc.record import FrozenRecord
+
+TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 PROTOCOLS = ("claude", "text", "openai")
 #: keys of an agent table that we read; anything else goes to ``extra``
@@ -47,31 +50,71 @@ _STR_KEYS = ("command", "base_url", "model", "api_key_env")
 _IGNORED_KEYS = ("result_path", "session_path")
 
 
-@dataclass(frozen=True)
-class AgentConfig:
+class AgentConfig(FrozenRecord):
     """One ``[agents.NAME]`` table after the merge of the global and the project file."""
 
+    __slots__ = _fields = (
+        "name", "command", "args", "protocol", "base_url", "model", "api_key_env", "timeout",
+        "extra", "source",
+    )
     name: str
-    command: str | None = None
-    args: list[str] | None = None
-    protocol: str = "claude"
-    base_url: str | None = None
-    model: str | None = None
-    api_key_env: str | None = None
-    timeout: float | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    command: str | None
+    args: list[str] | None
+    protocol: str
+    base_url: str | None
+    model: str | None
+    api_key_env: str | None
+    timeout: float | None
+    extra: dict[str, object]
     #: the last file that set a key of this table (for messages); None when built in code
-    source: Path | None = None
+    source: Path | None
+
+    def __init__(
+        self,
+        name: str,
+        command: str | None = None,
+        args: list[str] | None = None,
+        protocol: str = "claude",
+        base_url: str | None = None,
+        model: str | None = None,
+        api_key_env: str | None = None,
+        timeout: float | None = None,
+        extra: dict[str, object] | None = None,
+        source: Path | None = None,
+    ) -> None:
+        self._assign(
+            name,
+            command,
+            args,
+            protocol,
+            base_url,
+            model,
+            api_key_env,
+            timeout,
+            {} if extra is None else extra,
+            source,
+        )
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(FrozenRecord):
+    """The merged configuration."""
+
+    __slots__ = _fields = ("default_agent", "agents", "sources", "searched")
     default_agent: str | None
     agents: dict[str, AgentConfig]
     #: files that existed and were read, global first
     sources: list[Path]
     #: every file that was looked for (global, then project), existing or not: for hints
-    searched: list[Path] = field(default_factory=list)
+    searched: list[Path]
+
+    def __init__(
+        self,
+        default_agent: str | None,
+        agents: dict[str, AgentConfig],
+        sources: list[Path],
+        searched: list[Path] | None = None,
+    ) -> None:
+        self._assign(default_agent, agents, sources, [] if searched is None else searched)
 
     def where_to_configure(self) -> str:
         """A human hint naming the config files, e.g. for "add [agents.NAME] in ..."."""
@@ -98,7 +141,7 @@ def global_config_path() -> Path:
 def project_config_path(project_root: Path) -> Path:
     from agent_doc.project import Project
 
-    return Project(Path(project_root)).config_toml
+    return Path(Project(project_root).config_toml)
 
 
 def load_config(project_root: Path | None) -> Config:

@@ -46,21 +46,18 @@ heading in the response are dropped, as are blank lines around it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent_doc.document import read_document, set_field
 from agent_doc.errors import AgentDocError, FileNotFound, FrontmatterError
 from agent_doc.merge import merge3way, newline_of
 from agent_doc.project import Project
+from agent_doc.record import Record
 from safefile import BusyError, DecodeError, atomic_write, exchange_write, read_holder, read_settled
 
 try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~3 ms at start-up
@@ -68,8 +65,9 @@ try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~3 ms at 
 except ImportError:  # pragma: no cover - other interpreters
     from hashlib import sha256 as _sha256
 
-TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up
+TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
 if TYPE_CHECKING:  # pragma: no cover
+    import threading
     from typing import Any
 
 PENDING_VERSION = 1
@@ -82,27 +80,68 @@ _ASSISTANT_HEADING = re.compile(r"^\s{0,3}##\s+Assistant\s*#*\s*$")
 _USER_HEADING = re.compile(r"^\s{0,3}##\s+User\s*#*\s*$")
 
 
-@dataclass
-class SubmitOptions:
-    agent: str | None = None
-    model: str | None = None
-    branch: bool = False
-    dry_run: bool = False
-    no_git: bool = False
-    no_wait: bool = False
-    progress: bool | None = None  # None = auto (stderr is a tty)
+class SubmitOptions(Record):
+    """How :func:`submit` runs."""
+
+    __slots__ = _fields = ("agent", "model", "branch", "dry_run", "no_git", "no_wait", "progress")
+    agent: str | None
+    model: str | None
+    branch: bool
+    dry_run: bool
+    no_git: bool
+    no_wait: bool
+    progress: bool | None  # None = auto (stderr is a tty)
+
+    def __init__(
+        self,
+        agent: str | None = None,
+        model: str | None = None,
+        branch: bool = False,
+        dry_run: bool = False,
+        no_git: bool = False,
+        no_wait: bool = False,
+        progress: bool | None = None,
+    ) -> None:
+        self._assign(agent, model, branch, dry_run, no_git, no_wait, progress)
 
 
-@dataclass
-class SubmitResult:
+class SubmitResult(Record):
+    """What :func:`submit` did."""
+
+    __slots__ = _fields = (
+        "status", "response", "conflicts", "written_hash", "holder", "diff", "prompt_bytes",
+        "pending_applied",
+    )
     status: str  # "answered" | "unchanged" | "busy" | "dry-run"
-    response: str | None = None
-    conflicts: int = 0
-    written_hash: str | None = None  # sha256 hex of the document bytes we wrote
-    holder: str | None = None  # who holds the submit lock when status == "busy"
-    diff: str | None = None  # dry-run: the diff that would be sent
-    prompt_bytes: int | None = None  # dry-run: the UTF-8 size of the prompt
-    pending_applied: bool = False  # a response left pending earlier was applied first
+    response: str | None
+    conflicts: int
+    written_hash: str | None  # sha256 hex of the document bytes we wrote
+    holder: str | None  # who holds the submit lock when status == "busy"
+    diff: str | None  # dry-run: the diff that would be sent
+    prompt_bytes: int | None  # dry-run: the UTF-8 size of the prompt
+    pending_applied: bool  # a response left pending earlier was applied first
+
+    def __init__(
+        self,
+        status: str,
+        response: str | None = None,
+        conflicts: int = 0,
+        written_hash: str | None = None,
+        holder: str | None = None,
+        diff: str | None = None,
+        prompt_bytes: int | None = None,
+        pending_applied: bool = False,
+    ) -> None:
+        self._assign(
+            status,
+            response,
+            conflicts,
+            written_hash,
+            holder,
+            diff,
+            prompt_bytes,
+            pending_applied,
+        )
 
 
 def _say(message: str) -> None:
@@ -166,7 +205,7 @@ def _sha(data: bytes) -> str:
 
 
 def _pending_path(project: Project, doc: Path) -> Path:
-    return project.pending_path(doc)
+    return Path(project.pending_path(doc))
 
 
 def write_pending(
@@ -215,26 +254,42 @@ def load_pending(project: Project, doc: Path) -> dict[str, Any] | None:
 
 
 def _delete_pending(project: Project, doc: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(_pending_path(project, doc))
+    except FileNotFoundError:
+        pass
 
 
 # -- swapping the new text in (step 8) ------------------------------------------------------
 
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold back SIGINT (Ctrl-C) in the main thread for the few milliseconds of a write-back;
-    it is delivered right after."""
-    import signal
+class _SigintDeferred:
+    """``with _SigintDeferred():`` holds back SIGINT (Ctrl-C) in the main thread for the few
+    milliseconds of a write-back; it is delivered right after.
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    A small class rather than ``@contextlib.contextmanager``, and ``threading`` is not
+    imported for the main-thread check: both are start-up cost of every hotkey command.
+    """
+
+    __slots__ = ("_old",)
+
+    def __init__(self) -> None:
+        self._old: set[Any] | None = None
+
+    def __enter__(self) -> None:
+        # if `threading` was never imported, no other Python thread exists: this is the main one
+        th = sys.modules.get("threading")
+        if th is not None and th.current_thread() is not th.main_thread():
+            return
+        import signal
+
+        self._old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def __exit__(self, *exc: object) -> None:
+        old, self._old = self._old, None
+        if old is not None:
+            import signal
+
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 # -- steps 6-9 ------------------------------------------------------------------------------
@@ -307,7 +362,7 @@ def _apply(
     store = SnapshotStore(project)
     real = os.path.realpath(doc)
     notes: dict[str, Any] = {}
-    with project.doc_lock(doc), _sigint_deferred():
+    with project.doc_lock(doc), _SigintDeferred():
         if store.load(doc) == snapshot_text:
             # an earlier process wrote the document and the snapshot, then died
             _delete_pending(project, doc)
@@ -411,13 +466,13 @@ class _Progress:
     def __init__(self, name: str, enabled: bool) -> None:
         self.name = name
         self.enabled = enabled
-        self._stop = threading.Event()
+        self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
         self._width = 0
 
-    def _loop(self) -> None:
+    def _loop(self, stop: threading.Event) -> None:
         start = time.monotonic()
-        while not self._stop.wait(1.0):
+        while not stop.wait(1.0):
             line = f"  waiting for {self.name}... {int(time.monotonic() - start)}s"
             self._width = max(self._width, len(line))
             sys.stderr.write("\r" + line)
@@ -425,12 +480,15 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled:
-            self._thread = threading.Thread(target=self._loop, daemon=True)
+            import threading  # only when shown: `threading` is start-up cost otherwise
+
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,), daemon=True)
             self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
+        if self._thread is not None and self._stop is not None:
             self._stop.set()
             self._thread.join()
             if self._width:

@@ -34,10 +34,10 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent_doc.errors import AgentDocError
+from agent_doc.record import FrozenRecord
 
 BRANCH_PREFIX = "agent-doc/"
 SQUASH_SUBJECT = "agent-doc: squashed session for {file}"
@@ -50,35 +50,48 @@ class GitError(AgentDocError):
     """A git command failed; the message names the document and quotes git."""
 
 
-@dataclass(frozen=True)
-class Repo:
+class Repo(FrozenRecord):
+    """A git work tree: its top-level folder and its git directory."""
+
+    __slots__ = _fields = ("toplevel", "git_dir")
     toplevel: Path
     git_dir: Path
+
+    def __init__(self, toplevel: Path, git_dir: Path) -> None:
+        self._assign(toplevel, git_dir)
 
     @property
     def lock_path(self) -> Path:
         return self.git_dir / "agent-doc.lock"
 
 
-@dataclass(frozen=True)
-class CommitOutcome:
+class CommitOutcome(FrozenRecord):
     """What :func:`commit_document` did. ``status``: ``committed`` | ``nothing to commit`` |
     ``no git`` (not in a repository, or git is not installed)."""
 
+    __slots__ = _fields = ("status", "message", "commit")
     status: str
-    message: str | None = None
-    commit: str | None = None
+    message: str | None
+    commit: str | None
+
+    def __init__(self, status: str, message: str | None = None, commit: str | None = None) -> None:
+        self._assign(status, message, commit)
 
     @property
     def committed(self) -> bool:
         return self.status == "committed"
 
 
-@dataclass(frozen=True)
-class SquashOutcome:
+class SquashOutcome(FrozenRecord):
+    """What :func:`squash_session` did."""
+
+    __slots__ = _fields = ("squashed", "commit", "message")
     squashed: int  # how many commits were folded (0: nothing to do)
     commit: str | None
     message: str  # a sentence for the user
+
+    def __init__(self, squashed: int, commit: str | None, message: str) -> None:
+        self._assign(squashed, commit, message)
 
 
 def resolve_path(doc: str | os.PathLike[str]) -> Path:
@@ -104,7 +117,7 @@ def locate_document(path: str | os.PathLike[str]) -> Path:
         if not p.exists():
             raise FileNotFound(path)
         return p
-    candidates = [Project.for_cwd().root / p]
+    candidates = [Path(Project.for_cwd().root) / p]
     try:
         top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
                              text=True)
@@ -250,12 +263,17 @@ def ensure_branch(doc: str | os.PathLike[str]) -> str | None:
     return branch
 
 
-@dataclass(frozen=True)
-class _Commit:
+class _Commit(FrozenRecord):
+    """One commit of ``git log``."""
+
+    __slots__ = _fields = ("sha", "parents", "subject", "files")
     sha: str
     parents: list[str]
     subject: str
     files: list[str]
+
+    def __init__(self, sha: str, parents: list[str], subject: str, files: list[str]) -> None:
+        self._assign(sha, parents, subject, files)
 
 
 def _log(repo: Repo, limit: int) -> list[_Commit]:

@@ -37,7 +37,8 @@ diff), and the trimming makes the usual "appended at the end" case linear.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from agent_doc.record import FrozenRecord
 
 LABEL_OURS = "agent-response"
 LABEL_BASE = "original"
@@ -49,10 +50,15 @@ MARK_MID = "======="
 MARK_END = f">>>>>>> {LABEL_THEIRS}"
 
 
-@dataclass(frozen=True)
-class MergeResult:
+class MergeResult(FrozenRecord):
+    """The merged text and how many conflict blocks it holds (immutable)."""
+
+    __slots__ = _fields = ("text", "conflicts")
     text: str
     conflicts: int
+
+    def __init__(self, text: str, conflicts: int) -> None:
+        self._assign(text, conflicts)
 
 
 def split_lines(text: str) -> list[str]:

@@ -16,12 +16,15 @@ pending response        ``.agent-doc/pending/<hash>.json``
 ======================  ==========================================================
 
 Lock order, always: submit → document → snapshot → registry.
+
+Every path here is a plain ``str`` built with ``os.path``: ``pathlib`` costs ~4.5 ms of
+start-up (it imports ``urllib.parse``, ``ipaddress`` and ``ntpath``), paid by every hotkey
+command. Callers that want ``Path`` objects wrap them.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~4 ms at start-up
     from _sha256 import sha256 as _sha256
@@ -50,15 +53,20 @@ def doc_hash(doc: str | os.PathLike[str]) -> str:
     return _sha256(lossy.encode("utf-8")).hexdigest()
 
 
-def find_root(start: str | os.PathLike[str]) -> Path:
+def find_root(start: str | os.PathLike[str]) -> str:
     """Nearest ancestor of ``start`` (a folder) with ``.agent-doc/``, else with ``.git``."""
-    here = Path(os.path.realpath(os.fspath(start)))
-    git_root: Path | None = None
-    for folder in (here, *here.parents):
-        if (folder / STATE_DIR).is_dir():
+    folder = os.path.realpath(os.fspath(start))
+    here = folder
+    git_root: str | None = None
+    while True:
+        if os.path.isdir(os.path.join(folder, STATE_DIR)):
             return folder
-        if git_root is None and (folder / ".git").exists():
+        if git_root is None and os.path.exists(os.path.join(folder, ".git")):
             git_root = folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
     return git_root if git_root is not None else here
 
 
@@ -66,14 +74,15 @@ class Project:
     """The project of a document or folder: its root and every state path under it.
 
     A plain immutable class rather than a dataclass: importing ``dataclasses`` costs ~9 ms
-    (it pulls in ``inspect``), paid by every hotkey command.
+    (it pulls in ``inspect``), paid by every hotkey command. ``root`` and every path it hands
+    out are ``str`` (see the module docstring).
     """
 
     __slots__ = ("root",)
-    root: Path
+    root: str
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        object.__setattr__(self, "root", Path(root))
+        object.__setattr__(self, "root", os.path.normpath(os.fspath(root)))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Project is immutable")
@@ -90,8 +99,7 @@ class Project:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def for_document(cls, doc: str | os.PathLike[str]) -> Project:
-        real = Path(doc_realpath(doc))
-        return cls(find_root(real.parent))
+        return cls(find_root(os.path.dirname(doc_realpath(doc))))
 
     @classmethod
     def for_cwd(cls, cwd: str | os.PathLike[str] | None = None) -> Project:
@@ -99,69 +107,69 @@ class Project:
 
     # -- folders ------------------------------------------------------------------------------
     @property
-    def state_dir(self) -> Path:
-        return self.root / STATE_DIR
+    def state_dir(self) -> str:
+        return os.path.join(self.root, STATE_DIR)
 
     @property
-    def snapshots_dir(self) -> Path:
-        return self.state_dir / "snapshots"
+    def snapshots_dir(self) -> str:
+        return os.path.join(self.state_dir, "snapshots")
 
     @property
-    def locks_dir(self) -> Path:
-        return self.state_dir / "locks"
+    def locks_dir(self) -> str:
+        return os.path.join(self.state_dir, "locks")
 
     @property
-    def pending_dir(self) -> Path:
-        return self.state_dir / "pending"
+    def pending_dir(self) -> str:
+        return os.path.join(self.state_dir, "pending")
 
     # -- project files ------------------------------------------------------------------------
     @property
-    def registry_path(self) -> Path:
-        return self.state_dir / "sessions.json"
+    def registry_path(self) -> str:
+        return os.path.join(self.state_dir, "sessions.json")
 
     @property
-    def claims_log(self) -> Path:
-        return self.state_dir / "claims.log"
+    def claims_log(self) -> str:
+        return os.path.join(self.state_dir, "claims.log")
 
     @property
-    def watch_pid_path(self) -> Path:
-        return self.state_dir / "watch.pid"
+    def watch_pid_path(self) -> str:
+        return os.path.join(self.state_dir, "watch.pid")
 
     @property
-    def watch_lock_path(self) -> Path:
-        return self.locks_dir / "watch.lock"
+    def watch_lock_path(self) -> str:
+        return os.path.join(self.locks_dir, "watch.lock")
 
     @property
-    def git_lock_path(self) -> Path:
-        return self.locks_dir / "git.lock"
+    def git_lock_path(self) -> str:
+        return os.path.join(self.locks_dir, "git.lock")
 
     @property
-    def route_lock_path(self) -> Path:
-        return self.locks_dir / "route.lock"
+    def route_lock_path(self) -> str:
+        return os.path.join(self.locks_dir, "route.lock")
 
     @property
-    def components_toml(self) -> Path:
-        return self.state_dir / "components.toml"
+    def components_toml(self) -> str:
+        return os.path.join(self.state_dir, "components.toml")
 
     @property
-    def config_toml(self) -> Path:
-        return self.state_dir / "config.toml"
+    def config_toml(self) -> str:
+        return os.path.join(self.state_dir, "config.toml")
 
     # -- per-document files -------------------------------------------------------------------
-    def snapshot_path(self, doc: str | os.PathLike[str]) -> Path:
-        return self.snapshots_dir / f"{doc_hash(doc)}.md"
+    def snapshot_path(self, doc: str | os.PathLike[str]) -> str:
+        return os.path.join(self.snapshots_dir, f"{doc_hash(doc)}.md")
 
-    def snapshot_lock_path(self, doc: str | os.PathLike[str]) -> Path:
-        return self.snapshots_dir / f"{doc_hash(doc)}.md.lock"
+    def snapshot_lock_path(self, doc: str | os.PathLike[str]) -> str:
+        return os.path.join(self.snapshots_dir, f"{doc_hash(doc)}.md.lock")
 
-    def doc_lock_path(self, doc: str | os.PathLike[str]) -> Path:
-        return self.locks_dir / f"{doc_hash(doc)}.lock"
+    def doc_lock_path(self, doc: str | os.PathLike[str]) -> str:
+        return os.path.join(self.locks_dir, f"{doc_hash(doc)}.lock")
 
-    def submit_lock_path(self, doc: str | os.PathLike[str]) -> Path:
-        return self.locks_dir / f"{doc_hash(doc)}.submit.lock"
+    def submit_lock_path(self, doc: str | os.PathLike[str]) -> str:
+        return os.path.join(self.locks_dir, f"{doc_hash(doc)}.submit.lock")
 
-    def pending_path(self, doc: str | os.PathLike[str]) -> Path:
-        return self.pending_dir / f"{doc_hash(doc)}.json"
+    def pending_path(self, doc: str | os.PathLike[str]) -> str:
+        return os.path.join(self.pending_dir, f"{doc_hash(doc)}.json")
 
     # -- locks (lock order: submit → document → snapshot → registry) ---------------------------
     def submit_lock(self, doc: str | os.PathLike[str], *, timeout: float | None = None) -> FileLock:
@@ -181,17 +189,16 @@ class Project:
     # -- helpers ------------------------------------------------------------------------------
     def ensure_dirs(self) -> None:
         for d in (self.state_dir, self.snapshots_dir, self.locks_dir, self.pending_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            os.makedirs(d, exist_ok=True)
 
     def rel(self, doc: str | os.PathLike[str]) -> str:
         """The document's path relative to the root, POSIX style (absolute if outside it)."""
-        real = Path(doc_realpath(doc))
-        try:
-            return real.relative_to(self.root).as_posix()
-        except ValueError:
-            return real.as_posix()
+        real = doc_realpath(doc)
+        prefix = self.root.rstrip("/") + "/"
+        if real.startswith(prefix):
+            return real[len(prefix):]
+        return real
 
-    def resolve(self, stored: str) -> Path:
+    def resolve(self, stored: str) -> str:
         """Resolve a registry ``file`` value (absolute, or relative to the root)."""
-        p = Path(stored)
-        return p if p.is_absolute() else self.root / p
+        return stored if os.path.isabs(stored) else os.path.join(self.root, stored)

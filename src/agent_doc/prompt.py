@@ -25,8 +25,7 @@ right before sending Enter; otherwise it refuses and presses nothing.
 Hand-written ANSI stripping (two small regular expressions) instead of a library: the
 candidates (``strip-ansi``, ``rich``'s ``Text.from_ansi``) cost 1–50 ms of import for a hot
 command the plugin runs every 1.5 s, and the reference's rule is three lines. For the same
-reason the records below are plain ``__slots__`` classes, not ``@dataclass`` (creating a
-dataclass costs ~0.3 ms at import, 1–3 ms on a loaded 2-core machine).
+reason the records below are not ``@dataclass`` (see :mod:`agent_doc.record`).
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ import re
 import time
 
 from agent_doc.errors import AgentDocError
+from agent_doc.record import FrozenRecord
 
 TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
 
@@ -76,26 +76,13 @@ def clean_line(line: str) -> str:
     return strip_ansi(line).strip(_EDGE)
 
 
-class Option:
+class Option(FrozenRecord):
     """One numbered option of a prompt (immutable, hashable)."""
 
-    __slots__ = ("index", "label")
+    __slots__ = _fields = ("index", "label")
 
     def __init__(self, index: int, label: str) -> None:
-        object.__setattr__(self, "index", index)
-        object.__setattr__(self, "label", label)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Option is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Option) and (self.index, self.label) == (other.index, other.label)
-
-    def __hash__(self) -> int:
-        return hash((self.index, self.label))
-
-    def __repr__(self) -> str:
-        return f"Option({self.index!r}, {self.label!r})"
+        self._assign(index, label)
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "label": self.label}

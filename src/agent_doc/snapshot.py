@@ -9,23 +9,28 @@ included) as it was at the end of the last exchange. Every access takes the snap
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from agent_doc.project import Project
+from agent_doc.record import Record
 from safefile import DecodeError, FileLock, atomic_write, read_text
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
 
-@dataclass
-class SnapshotTxn:
+
+class SnapshotTxn(Record):
     """The state of one snapshot inside :meth:`SnapshotStore.transaction`."""
 
+    __slots__ = _fields = ("text", "_new", "_delete")
     text: str | None
-    _new: str | None = None
-    _delete: bool = False
+    _new: str | None
+    _delete: bool
+
+    def __init__(self, text: str | None, _new: str | None = None, _delete: bool = False) -> None:
+        self._assign(text, _new, _delete)
 
     def set(self, text: str) -> None:
         self._new, self._delete = text, False
@@ -80,14 +85,57 @@ class SnapshotStore:
             except FileNotFoundError:
                 return False
 
-    @contextlib.contextmanager
-    def transaction(self, doc: str | os.PathLike[str]) -> Iterator[SnapshotTxn]:
-        """Read-modify-write under the snapshot lock; changes apply if the block succeeds."""
-        with self.lock(doc):
-            txn = SnapshotTxn(self._read(doc))
-            yield txn
-            if txn._delete:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.path(doc))
-            elif txn._new is not None and txn._new != txn.text:
-                atomic_write(self.path(doc), txn._new, mode=0o600, make_parents=True)
+    def transaction(self, doc: str | os.PathLike[str]) -> _Transaction:
+        """Read-modify-write under the snapshot lock; changes apply if the block succeeds::
+
+            with store.transaction(doc) as txn:
+                txn.set(new_text)
+        """
+        return _Transaction(self, doc)
+
+
+class _Transaction:
+    """The context manager of :meth:`SnapshotStore.transaction` (a small class rather than
+    ``@contextlib.contextmanager``, to keep ``contextlib`` off the start-up path)."""
+
+    __slots__ = ("_doc", "_lock", "_store", "_txn")
+
+    def __init__(self, store: SnapshotStore, doc: str | os.PathLike[str]) -> None:
+        self._store = store
+        self._doc = doc
+        self._lock: FileLock | None = None
+        self._txn: SnapshotTxn | None = None
+
+    def __enter__(self) -> SnapshotTxn:
+        lock = self._store.lock(self._doc)
+        lock.acquire()
+        try:
+            txn = SnapshotTxn(self._store._read(self._doc))
+        except BaseException:
+            lock.release()
+            raise
+        self._lock, self._txn = lock, txn
+        return txn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        lock, txn = self._lock, self._txn
+        self._lock = self._txn = None
+        if lock is None or txn is None:
+            raise RuntimeError("snapshot transaction exited without being entered")
+        try:
+            if exc_type is None:  # apply only if the block succeeded
+                path = self._store.path(self._doc)
+                if txn._delete:
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
+                elif txn._new is not None and txn._new != txn.text:
+                    atomic_write(path, txn._new, mode=0o600, make_parents=True)
+        finally:
+            lock.release()

@@ -301,7 +301,7 @@ class WatchDaemon:
             stored = entry.get("file")
             if not isinstance(stored, str) or not stored:
                 continue
-            p = self.project.resolve(stored)
+            p = Path(self.project.resolve(stored))
             cwd = entry.get("cwd")
             if not p.exists() and not Path(stored).is_absolute() and isinstance(cwd, str) and cwd:
                 alt = Path(cwd) / stored  # reference entries: the path as typed in its CWD
@@ -420,7 +420,7 @@ class WatchDaemon:
 
     def _check_pid_file(self) -> None:
         try:
-            raw = self.project.watch_pid_path.read_text().strip()
+            raw = _read_text(self.project.watch_pid_path).strip()
         except FileNotFoundError:
             raw = ""
         except OSError:
@@ -590,7 +590,7 @@ class WatchDaemon:
                 raise KeyboardInterrupt
             self._reap_children()
             pending = st.project.pending_path(st.path)
-            if pending.exists():
+            if os.path.exists(pending):
                 what = (
                     f"the agent's answer is kept in {pending}; `agent-doc recover {st.label}` "
                     f"(or the next run) writes it"
@@ -706,7 +706,7 @@ class WatchDaemon:
 
 def _read_pid_file(project: Project) -> int | None:
     try:
-        raw = project.watch_pid_path.read_text().strip()
+        raw = _read_text(project.watch_pid_path).strip()
     except (FileNotFoundError, OSError):
         return None
     try:
@@ -834,3 +834,8 @@ def stop(project: Project, *, wait: float = STOP_WAIT, say: Callable[[str], None
         time.sleep(0.05)
     say(f"Watch daemon (PID {pid}) stopped.")
     return 0
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()

@@ -25,7 +25,6 @@ names keep the old content), and ACLs / extended attributes are not copied.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -94,9 +93,11 @@ def clean_stale_temps(target: str) -> list[str]:
             age = time.time() - os.fstat(fd).st_mtime
             if _pid_alive(pid) and age < STALE_AFTER:
                 continue
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(full)
                 removed.append(name)
+            except FileNotFoundError:
+                pass
         finally:
             os.close(fd)
     return removed
@@ -195,8 +196,10 @@ def atomic_write(
                     try:
                         os.fchown(fd, st.st_uid, st.st_gid)
                     except PermissionError:
-                        with contextlib.suppress(PermissionError):
+                        try:
                             os.fchown(fd, -1, st.st_gid)  # a group we belong to
+                        except PermissionError:
+                            pass
                 # after chown, which may clear set-id bits
                 os.fchmod(fd, st.st_mode & 0o7777)
             if durable:
@@ -211,8 +214,10 @@ def atomic_write(
         finally:
             os.close(fd)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     if durable:
         _fsync_dir(folder)
@@ -274,8 +279,10 @@ def create_new(
                 raise
             _create_excl_in_place(target, given, raw, perm)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
     _fsync_dir(folder)
     return target
 
@@ -329,7 +336,10 @@ def _lease_signal_safe() -> bool:
     global _lease_ok
     if _lease_ok is not None:
         return _lease_ok
-    import signal
+    try:  # the C module: ``signal`` itself builds enums at import (~1–2 ms of start-up)
+        import _signal as signal
+    except ImportError:  # pragma: no cover - other interpreters
+        import signal  # type: ignore[no-redef]
 
     if not hasattr(signal, "SIGIO"):
         _lease_ok = False
@@ -384,8 +394,10 @@ def _read_fd_settled(fd: int, wait: float, *, refuse_busy: bool = False, name: s
         return data
     finally:
         if leased:
-            with contextlib.suppress(OSError):
+            try:
                 fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+            except OSError:
+                pass
 
 
 def read_settled(path: str | os.PathLike[str], *, wait: float = 2.0) -> bytes:
@@ -473,8 +485,10 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
                 try:
                     os.fchown(fd, st.st_uid, st.st_gid)
                 except PermissionError:
-                    with contextlib.suppress(PermissionError):
+                    try:
                         os.fchown(fd, -1, st.st_gid)
+                    except PermissionError:
+                        pass
             os.fchmod(fd, st.st_mode & 0o7777)
             os.fsync(fd)
         finally:
@@ -488,8 +502,10 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
         finally:
             os.close(rfd)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:

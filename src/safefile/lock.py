@@ -3,7 +3,8 @@
 Why hand-written instead of ``filelock``/``portalocker``: importing ``filelock`` costs about
 64 ms and ``portalocker`` about 74 ms on our 2-core machine (``shared/LIBRARIES.md``), and
 every hotkey command takes at least one lock; this module imports only stdlib modules that the
-interpreter has loaded anyway (``fcntl``, ``os``, ``threading``, ``time``), about 1 ms. An
+interpreter has loaded anyway (``fcntl``, ``os``, ``_thread``, ``time``; ``threading`` only
+when a lock is busy and has to be waited for), well under 1 ms. An
 uncontended acquire+release (open, flock, holder record, unlock, close) costs about 15–25 µs
 and a nested level about 2 µs (``bench/bench_registry.py`` prints the figures; ``filelock``:
 ~137 µs). Neither library gives the semantics below out of the box either
@@ -39,13 +40,11 @@ Semantics (SPEC A4):
 
 from __future__ import annotations
 
+import _thread
 import fcntl
 import os
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 DEFAULT_TIMEOUT = 30.0
 _NOTICE_AFTER = 1.0
@@ -79,13 +78,13 @@ class _LockState:
     __slots__ = ("count", "fd", "owner", "tlock")
 
     def __init__(self) -> None:
-        self.tlock = threading.Lock()
+        self.tlock = _thread.allocate_lock()
         self.fd = -1
         self.count = 0
         self.owner = 0  # thread ident of the holder; 0 when free
 
 
-_table_guard = threading.Lock()
+_table_guard = _thread.allocate_lock()
 _table: dict[str, _LockState] = {}
 #: descriptors a helper thread is blocked on (see FileLock._block); closed in a forked child
 _pending_fds: set[int] = set()
@@ -100,7 +99,7 @@ def _reset_after_fork() -> None:
             os.close(fd)  # drops only our reference; the parent's lock stays
         except OSError:
             pass
-    _table_guard = threading.Lock()
+    _table_guard = _thread.allocate_lock()
     _table = {}
     _pending_fds = set()
 
@@ -263,6 +262,8 @@ class FileLock:
         is abandoned (timeout, Ctrl-C), the helper keeps ownership of ``fd``: should it get the
         lock later, it releases it at once and closes ``fd``.
         """
+        import threading  # only a busy lock needs it (~1.5 ms of import)
+
         done = threading.Event()
         guard = threading.Lock()
         box: dict[str, object] = {"abandoned": False, "error": None}
@@ -318,7 +319,7 @@ class FileLock:
         Raises :class:`LockTimeout` when the bounded wait runs out.
         """
         st = self._state
-        me = threading.get_ident()
+        me = _thread.get_ident()
         if st.owner == me and st.count > 0:  # re-entry by the owning thread
             st.count += 1
             self._pid = os.getpid()
@@ -363,7 +364,7 @@ class FileLock:
         if os.getpid() != self._pid:
             return  # acquired by the parent before a fork: the child never held it
         st = self._state
-        if st.count <= 0 or st.owner != threading.get_ident():
+        if st.count <= 0 or st.owner != _thread.get_ident():
             raise RuntimeError(
                 f"release of lock {self.path} by a thread that does not hold it"
                 if st.count > 0
@@ -391,7 +392,7 @@ class FileLock:
     def held_by_me(self) -> bool:
         """True if the calling thread holds the lock."""
         st = self._state
-        return st.count > 0 and st.owner == threading.get_ident()
+        return st.count > 0 and st.owner == _thread.get_ident()
 
     def __enter__(self) -> FileLock:
         self.acquire()
@@ -401,17 +402,11 @@ class FileLock:
         self.release()
 
 
-@contextmanager
 def locked(
     path: str | os.PathLike[str], *, timeout: float | None = None, what: str | None = None
-) -> Iterator[FileLock]:
-    """``with locked(path):`` — shorthand for :class:`FileLock`."""
-    lk = FileLock(path, timeout=timeout, what=what)
-    lk.acquire()
-    try:
-        yield lk
-    finally:
-        lk.release()
+) -> FileLock:
+    """``with locked(path):`` — shorthand for :class:`FileLock` (the lock is taken on entry)."""
+    return FileLock(path, timeout=timeout, what=what)
 
 
 def is_locked_elsewhere(path: str | os.PathLike[str]) -> bool:

@@ -8,19 +8,28 @@ overrides the configured model. Backends that keep no conversation return ``sess
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 from agent_doc.errors import AgentDocError
+from agent_doc.record import FrozenRecord
+
+# `typing` (~5 ms) is kept off the start-up path of the hotkey commands: the Protocol exists
+# for type checkers only (and see agent_doc.record for why no dataclasses).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
 
 #: how many trailing lines of the agent's stderr go into error messages
 STDERR_TAIL_LINES = 20
 
 
-@dataclass(frozen=True)
-class AgentReply:
+class AgentReply(FrozenRecord):
+    """What an agent answered, and the conversation to resume next time (immutable)."""
+
+    __slots__ = _fields = ("text", "session_id")
     text: str
     session_id: str | None
+
+    def __init__(self, text: str, session_id: str | None) -> None:
+        self._assign(text, session_id)
 
 
 class AgentError(AgentDocError):
@@ -46,12 +55,20 @@ class AgentTimeout(AgentError):
     """The agent did not answer within its configured ``timeout``."""
 
 
-class Agent(Protocol):
-    name: str
+if TYPE_CHECKING:
 
-    def send(
-        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
-    ) -> AgentReply: ...
+    class Agent(Protocol):
+        name: str
+
+        def send(
+            self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+        ) -> AgentReply: ...
+
+else:
+
+    class Agent:
+        """Runtime stand-in for the ``Agent`` protocol (``agent_doc.agents`` re-exports the
+        name); only type checkers see the real :class:`typing.Protocol`."""
 
 
 def stderr_tail(data: bytes | str, lines: int = STDERR_TAIL_LINES) -> str:

@@ -25,10 +25,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout
 from agent_doc.agents.command import config_hint
+
+TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class OpenAIAgent:

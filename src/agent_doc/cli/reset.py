@@ -23,6 +23,7 @@ and then nothing (document or snapshot) is touched.
 from __future__ import annotations
 
 import argparse
+import os
 
 from agent_doc.cli.common import existing_file, say
 
@@ -48,7 +49,7 @@ def reset_document(path: str) -> tuple[bool, bool, bool]:
             path, lambda text: set_field(text, "resume", None, path), project=project
         )
         deleted = SnapshotStore(project).delete(path)
-        pending = project.pending_path(path).exists()
+        pending = os.path.exists(project.pending_path(path))
     return old != new, deleted, pending
 
 

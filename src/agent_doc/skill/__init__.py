@@ -13,6 +13,7 @@ from the working directory (SPEC A2), written with :func:`safefile.atomic_write`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from agent_doc import __version__
@@ -29,11 +30,11 @@ def bundled_text() -> str:
     return raw.replace(VERSION_PLACEHOLDER, __version__)
 
 
-def skill_path(root: Path) -> Path:
-    return root / SKILL_RELPATH
+def skill_path(root: str | os.PathLike[str]) -> Path:
+    return Path(root) / SKILL_RELPATH
 
 
-def state(root: Path) -> str:
+def state(root: str | os.PathLike[str]) -> str:
     """``"missing"``, ``"current"`` or ``"outdated"`` for the skill installed under ``root``."""
     target = skill_path(root)
     try:
@@ -43,7 +44,7 @@ def state(root: Path) -> str:
     return "current" if installed == bundled_text().encode("utf-8") else "outdated"
 
 
-def install(root: Path) -> bool:
+def install(root: str | os.PathLike[str]) -> bool:
     """Write the skill under ``root``; False when it was already identical."""
     from safefile import atomic_write
 
