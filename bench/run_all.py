@@ -17,8 +17,9 @@ CLI or the real library in a temporary folder with its own HOME and a private tm
    the claimed pane has read ``/agent-doc FILE`` (it stamps the time).
 3. **diff** at 1k/10k/100k lines with few (3) and many (10 % of the lines) edits:
    ``agent_doc.diff.compute`` in process, and ``agent-doc diff FILE`` end to end.
-4. **run cycle overhead**: ``agent-doc run --no-git`` with the fake agent (no sleep) minus the
-   fake agent run alone on the same prompt (the agent's own time).
+4. **run cycle overhead**: ``agent-doc run --no-git`` on a 1,000-line document with
+   ``bench/instant_claude`` (a /bin/sh agent that answers at once) minus that agent run alone
+   on a prompt of the same size (the agent's own time).
 5. **registry transactions per second** at 1/4/16 processes (``Registry.transaction()``:
    lock, load, add a key, durable atomic write), and per-transaction latency.
 6. **watch reaction**: save (in place) → the fake agent starts, minus the debounce.
@@ -253,9 +254,15 @@ def bench_diff(w: World, runs: int, cli_runs: int) -> list[tuple[str, int, str, 
 def bench_cycle(w: World, runs: int) -> dict[str, tuple[float, float]]:
     root = w.project("cycle")
     doc = root / "doc.md"
-    doc.write_text(doc_text("cycle", "first question\n"))
-    env = dict(w.env, FAKE_CLAUDE_SLEEP="0")
-    prompt = "x" * 2000
+    body = "".join(f"Line {i} of the document, a sentence of ordinary length here.\n"
+                   for i in range(1000))
+    doc.write_text(doc_text("cycle", body + "\n## User\n\nfirst question\n"))
+    bindir = w.base / "instant-bin"
+    bindir.mkdir(exist_ok=True)
+    if not (bindir / "claude").exists():
+        (bindir / "claude").symlink_to(REPO / "bench" / "instant_claude")
+    env = dict(w.env, PATH=f"{bindir}{os.pathsep}{w.env['PATH']}")
+    prompt = "x" * len(body)
     bare: list[float] = []
     run: list[float] = []
     for i in range(runs + 1):
@@ -495,9 +502,10 @@ def main() -> int:
         lines = ["| | median ms | p90 ms |", "|---|---:|---:|"]
         for k, (m, p) in cyc.items():
             lines.append(f"| {k} | {ms(m)} | {ms(p)} |")
-        sections.append("## 4. Tool overhead per `run` cycle\n\nThe fake `claude` "
-                        "(tests/fakes/claude, no sleep) alone on a 2 kB prompt, against "
-                        "`agent-doc run --no-git` with it (a new user line before each run). "
+        sections.append("## 4. Tool overhead per `run` cycle\n\n`bench/instant_claude` (a "
+                        "/bin/sh `claude` that answers at once) alone on a prompt of the "
+                        "document's size, against `agent-doc run --no-git` with it on a "
+                        "1,000-line document (a new user line before each run). "
                         "The overhead is everything `run` adds beyond the agent: start-up, "
                         "locks, diff, prompt, pending journal, write-back, snapshot.\n\n"
                         + "\n".join(lines))

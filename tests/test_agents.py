@@ -668,7 +668,7 @@ def test_incomplete_agent_tables_name_file_and_line(project: Path) -> None:
 
 def test_resolution_from_files(project: Path, fake_claude: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    g = global_config_path()
+    g = Path(global_config_path())
     g.parent.mkdir(parents=True)
     g.write_text('default_agent = "offline"\n[agents.claude]\ntimeout = 7\nmodel = "opus"\n')
     (project / ".agent-doc" / "config.toml").write_text('[agents.claude]\nargs = ["-p"]\n')

@@ -457,3 +457,36 @@ def test_append_line_from_many_processes(tmp_path: Path) -> None:
     assert len(lines) == 800
     expected = {f"Claimed w{k}-{i} for pane %1" + "x" * 100 for k in range(4) for i in range(200)}
     assert set(lines) == expected
+
+
+@pytest.mark.parametrize("via", ["_ctypes", "ctypes"])
+def test_rename_exchange_swaps_and_reports_errno(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """Both ways of reaching renameat2 (the cheap ``_ctypes`` one, the ``ctypes`` fallback)
+    swap two names atomically and turn a failure into an OSError with the right errno."""
+    from safefile import atomic
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("renameat2 is Linux only")
+    monkeypatch.setattr(atomic, "_renameat2", None)
+    if via == "ctypes":
+        real_import = __import__
+
+        def fake_import(name: str, *args: object, **kwargs: object) -> object:
+            if name == "_ctypes" and sys._getframe(1).f_globals.get("__name__") == atomic.__name__:
+                raise ImportError("blocked for the test")
+            return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr("builtins.__import__", fake_import)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("A")
+    b.write_text("B")
+    if not atomic._exchange(str(a), str(b)):
+        pytest.skip("this file system has no RENAME_EXCHANGE")
+    assert (a.read_text(), b.read_text()) == ("B", "A")
+    with pytest.raises(OSError) as info:
+        atomic._exchange(str(tmp_path / "missing"), str(b))
+    assert info.value.errno == errno.ENOENT
+    fn = atomic._renameat2
+    assert type(fn).__module__ == ("ctypes" if via == "ctypes" else atomic.__name__)

@@ -17,27 +17,28 @@ from agent_doc.config import (
 )
 
 
-def write_global(text: str) -> Path:
-    path = global_config_path()
+def write_global(text: str) -> str:
+    """Write the global config; its path as the config module names it (a str)."""
+    path = Path(global_config_path())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    return path
+    return str(path)
 
 
-def write_project(root: Path, text: str) -> Path:
+def write_project(root: Path, text: str) -> str:
     path = root / ".agent-doc" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    return path
+    return str(path)
 
 
 def test_global_path_follows_xdg_then_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    assert global_config_path() == tmp_path / "xdg" / "agent-doc" / "config.toml"
+    assert global_config_path() == str(tmp_path / "xdg" / "agent-doc" / "config.toml")
     monkeypatch.delenv("XDG_CONFIG_HOME")
-    assert global_config_path() == Path(os.environ["HOME"]) / ".config/agent-doc/config.toml"
+    assert global_config_path() == os.path.join(os.environ["HOME"], ".config/agent-doc/config.toml")
     monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")  # ignored, as the XDG spec says
-    assert global_config_path() == Path(os.environ["HOME"]) / ".config/agent-doc/config.toml"
+    assert global_config_path() == os.path.join(os.environ["HOME"], ".config/agent-doc/config.toml")
 
 
 def test_missing_files_give_defaults(project: Path) -> None:
@@ -45,7 +46,7 @@ def test_missing_files_give_defaults(project: Path) -> None:
     assert cfg.default_agent is None
     assert cfg.agents == {}
     assert cfg.sources == []
-    assert cfg.searched == [global_config_path(), project / ".agent-doc" / "config.toml"]
+    assert cfg.searched == [global_config_path(), str(project / ".agent-doc" / "config.toml")]
     assert load_config(None).searched == [global_config_path()]
 
 

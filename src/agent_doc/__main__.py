@@ -2,6 +2,6 @@
 
 import sys
 
-from agent_doc.cli import main
+from agent_doc.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
@@ -67,7 +66,7 @@ class AgentConfig(FrozenRecord):
     timeout: float | None
     extra: dict[str, object]
     #: the last file that set a key of this table (for messages); None when built in code
-    source: Path | None
+    source: str | None
 
     def __init__(
         self,
@@ -80,7 +79,7 @@ class AgentConfig(FrozenRecord):
         api_key_env: str | None = None,
         timeout: float | None = None,
         extra: dict[str, object] | None = None,
-        source: Path | None = None,
+        source: str | None = None,
     ) -> None:
         self._assign(
             name,
@@ -103,16 +102,16 @@ class Config(FrozenRecord):
     default_agent: str | None
     agents: dict[str, AgentConfig]
     #: files that existed and were read, global first
-    sources: list[Path]
+    sources: list[str]
     #: every file that was looked for (global, then project), existing or not: for hints
-    searched: list[Path]
+    searched: list[str]
 
     def __init__(
         self,
         default_agent: str | None,
         agents: dict[str, AgentConfig],
-        sources: list[Path],
-        searched: list[Path] | None = None,
+        sources: list[str],
+        searched: list[str] | None = None,
     ) -> None:
         self._assign(default_agent, agents, sources, [] if searched is None else searched)
 
@@ -128,31 +127,31 @@ class ConfigError(AgentDocError):
     """An invalid config file: the message names ``file:line``, the hint says what to do."""
 
 
-def global_config_path() -> Path:
+def global_config_path() -> str:
     """``$XDG_CONFIG_HOME/agent-doc/config.toml``, else ``~/.config/agent-doc/config.toml``."""
     xdg = os.environ.get("XDG_CONFIG_HOME", "")
     if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are ignored
-        base = Path(xdg)
+        base = xdg
     else:
-        base = Path(os.path.expanduser("~")) / ".config"
-    return base / "agent-doc" / "config.toml"
+        base = os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "agent-doc", "config.toml")
 
 
-def project_config_path(project_root: Path) -> Path:
+def project_config_path(project_root: str | os.PathLike[str]) -> str:
     from agent_doc.project import Project
 
-    return Path(Project(project_root).config_toml)
+    return Project(project_root).config_toml
 
 
-def load_config(project_root: Path | None) -> Config:
+def load_config(project_root: str | os.PathLike[str] | None) -> Config:
     """Read the global config, then the project config over it (see the module docstring)."""
     searched = [global_config_path()]
     if project_root is not None:
         searched.append(project_config_path(project_root))
-    sources: list[Path] = []
+    sources: list[str] = []
     default_agent: str | None = None
     merged: dict[str, dict[str, Any]] = {}
-    origin: dict[str, Path] = {}
+    origin: dict[str, str] = {}
     for path in searched:
         data = read_toml_file(path)
         if data is None:
@@ -172,7 +171,7 @@ def load_config(project_root: Path | None) -> Config:
 
 
 def read_toml_file(
-    path: Path,
+    path: str | os.PathLike[str],
     *,
     error: type[AgentDocError] | None = None,
     what: str = "the config file",
@@ -188,8 +187,10 @@ def read_toml_file(
     known, the line: unreadable, a folder, invalid UTF-8, invalid TOML.
     """
     err = error or ConfigError
+    path = os.fspath(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -213,13 +214,13 @@ def read_toml_file(
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        where = f"{path}:{m.group(1)}" if m else str(path)
+        where = f"{path}:{m.group(1)}" if m else path
         detail = msg[: m.start()].rstrip() if m else msg
         col = f" (column {m.group(2)})" if m else ""
         raise err(f"{where}: invalid TOML: {detail}{col}", hint=toml_hint) from None
 
 
-def _fail(path: Path, dotted: tuple[str, ...], problem: str, hint: str) -> ConfigError:
+def _fail(path: str, dotted: tuple[str, ...], problem: str, hint: str) -> ConfigError:
     line = locate(path, dotted)
     where = f"{path}:{line}" if line else str(path)
     return ConfigError(f"{where}: {'.'.join(_show_key(k) for k in dotted)} {problem}", hint=hint)
@@ -243,7 +244,7 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _validate(path: Path, data: dict[str, Any]) -> tuple[str | None, dict[str, dict[str, Any]]]:
+def _validate(path: str, data: dict[str, Any]) -> tuple[str | None, dict[str, dict[str, Any]]]:
     """Check the types of one file; return its ``default_agent`` and agent tables."""
     default = data.get("default_agent")
     if default is not None and (not isinstance(default, str) or not default.strip()):
@@ -276,7 +277,7 @@ def _validate(path: Path, data: dict[str, Any]) -> tuple[str | None, dict[str, d
     return (default.strip() if isinstance(default, str) else None), out
 
 
-def _check_agent_key(path: Path, dotted: tuple[str, ...], key: str, value: object) -> None:
+def _check_agent_key(path: str, dotted: tuple[str, ...], key: str, value: object) -> None:
     if key in _STR_KEYS or key in _IGNORED_KEYS:
         if not isinstance(value, str) or (key != "model" and key in _STR_KEYS and not value):
             raise _fail(
@@ -306,7 +307,7 @@ def _check_agent_key(path: Path, dotted: tuple[str, ...], key: str, value: objec
         )
 
 
-def _build_agent(name: str, table: dict[str, Any], source: Path) -> AgentConfig:
+def _build_agent(name: str, table: dict[str, Any], source: str) -> AgentConfig:
     extra = {
         k: v
         for k, v in table.items()
@@ -366,14 +367,15 @@ def _split_key(text: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def locate(path: Path, dotted: tuple[str, ...]) -> int | None:
+def locate(path: str | os.PathLike[str], dotted: tuple[str, ...]) -> int | None:
     """Line number (1-based) where the key ``dotted`` is set in ``path``, best effort.
 
     Tracks ``[table]`` headers and dotted ``a.b = ...`` keys. Falls back to the line of the
     closest enclosing table header, then to None (e.g. for inline tables).
     """
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
     except OSError:
         return None
     table: tuple[str, ...] = ()

@@ -51,14 +51,21 @@ import os
 import re
 import sys
 import time
-from pathlib import Path
 
 from agent_doc.document import read_document, set_field
 from agent_doc.errors import AgentDocError, FileNotFound, FrontmatterError
 from agent_doc.merge import merge3way, newline_of
 from agent_doc.project import Project
 from agent_doc.record import Record
-from safefile import BusyError, DecodeError, atomic_write, exchange_write, read_holder, read_settled
+from safefile import (
+    BusyError,
+    DecodeError,
+    atomic_write,
+    exchange_write,
+    read_bytes,
+    read_holder,
+    read_settled,
+)
 
 try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~3 ms at start-up
     from _sha256 import sha256 as _sha256
@@ -191,10 +198,10 @@ def response_block(sent: str, response: str) -> str:
     return f"{lead}{nl}## Assistant{nl}{nl}{body}{nl}{nl}## User{nl}{nl}"
 
 
-def _with_resume(text: str, session_id: str | None, doc: Path) -> str:
+def _with_resume(text: str, session_id: str | None, doc: str) -> str:
     if not session_id:
         return text
-    return set_field(text, "resume", session_id, str(doc))
+    return set_field(text, "resume", session_id, doc)
 
 
 def _sha(data: bytes) -> str:
@@ -204,18 +211,20 @@ def _sha(data: bytes) -> str:
 # -- pending journal ------------------------------------------------------------------------
 
 
-def _pending_path(project: Project, doc: Path) -> Path:
-    return Path(project.pending_path(doc))
+def _pending_path(project: Project, doc: str) -> str:
+    return project.pending_path(doc)
 
 
 def write_pending(
-    project: Project, doc: Path, *, sent: str, response: str, session_id: str | None, agent: str
-) -> Path:
+    project: Project, doc: str | os.PathLike[str], *, sent: str, response: str,
+    session_id: str | None, agent: str,
+) -> str:
+    doc = os.fspath(doc)
     path = _pending_path(project, doc)
     record = {
         "version": PENDING_VERSION,
         "document": os.path.realpath(doc),
-        "file": os.fspath(doc),
+        "file": doc,
         "agent": agent,
         "session_id": session_id,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -228,10 +237,10 @@ def write_pending(
     return path
 
 
-def load_pending(project: Project, doc: Path) -> dict[str, Any] | None:
+def load_pending(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = _pending_path(project, doc)
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
     except FileNotFoundError:
         return None
     try:
@@ -253,7 +262,7 @@ def load_pending(project: Project, doc: Path) -> dict[str, Any] | None:
     return record
 
 
-def _delete_pending(project: Project, doc: Path) -> None:
+def _delete_pending(project: Project, doc: str) -> None:
     try:
         os.unlink(_pending_path(project, doc))
     except FileNotFoundError:
@@ -280,16 +289,16 @@ class _SigintDeferred:
         th = sys.modules.get("threading")
         if th is not None and th.current_thread() is not th.main_thread():
             return
-        import signal
+        import _signal  # the C module: ``signal`` builds enums at import (~1.3 ms)
 
-        self._old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        self._old = _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
 
     def __exit__(self, *exc: object) -> None:
         old, self._old = self._old, None
         if old is not None:
-            import signal
+            import _signal
 
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, old)
 
 
 # -- steps 6-9 ------------------------------------------------------------------------------
@@ -301,7 +310,7 @@ def _writable(path: str) -> bool:
     return os.access(path, os.W_OK)
 
 
-def _decode(data: bytes, doc: Path) -> str:
+def _decode(data: bytes, doc: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -311,7 +320,7 @@ def _decode(data: bytes, doc: Path) -> str:
         ) from None
 
 
-def _final_for(current: str, sent: str, ours: str, session_id: str | None, doc: Path,
+def _final_for(current: str, sent: str, ours: str, session_id: str | None, doc: str,
                notes: dict[str, Any]) -> tuple[str, int]:
     from agent_doc.merge import merge3way
 
@@ -334,11 +343,13 @@ def _final_for(current: str, sent: str, ours: str, session_id: str | None, doc: 
 
 
 def apply_response(
-    doc: Path, project: Project, *, sent: str, response: str, session_id: str | None
+    doc: str | os.PathLike[str], project: Project, *, sent: str, response: str,
+    session_id: str | None,
 ) -> SubmitResult:
     """Steps 6–9: merge the response into the document, write it, save the snapshot, drop the
     pending file. The caller holds the submit lock and has written the pending file; on any
     failure that file stays, and the error says how to apply it later."""
+    doc = os.fspath(doc)
     try:
         return _apply(doc, project, sent=sent, response=response, session_id=session_id)
     except (OSError, DecodeError) as exc:
@@ -350,7 +361,7 @@ def apply_response(
 
 
 def _apply(
-    doc: Path, project: Project, *, sent: str, response: str, session_id: str | None
+    doc: str, project: Project, *, sent: str, response: str, session_id: str | None
 ) -> SubmitResult:
     from agent_doc.snapshot import SnapshotStore
 
@@ -398,7 +409,7 @@ def _apply(
                 break  # already there (a pending response applied twice)
             displaced = exchange_write(real, final_bytes)
             if displaced is None:  # no exchange here: check, then replace (small window)
-                now = Path(real).read_bytes()
+                now = read_bytes(real)
                 if now != expected:
                     expected, current = now, _decode(now, doc)
                     final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
@@ -443,14 +454,14 @@ def _apply(
     return SubmitResult("answered", response, conflicts, _sha(final_bytes))
 
 
-def _save_aside(real: str, data: bytes) -> Path:
+def _save_aside(real: str, data: bytes) -> str:
     """Keep a version of the document we could not merge next to it (never overwriting)."""
-    saved = Path(f"{real}.agent-doc-saved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    saved = f"{real}.agent-doc-saved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     atomic_write(saved, data)
     return saved
 
 
-def _apply_pending(doc: Path, project: Project, record: dict[str, Any]) -> SubmitResult:
+def _apply_pending(doc: str, project: Project, record: dict[str, Any]) -> SubmitResult:
     return apply_response(
         doc, project, sent=record["sent"], response=record["response"],
         session_id=record.get("session_id"),
@@ -499,18 +510,18 @@ class _Progress:
 # -- run ------------------------------------------------------------------------------------
 
 
-def _check_document(path: str | os.PathLike[str]) -> Path:
-    doc = Path(os.fspath(path))
-    if not doc.exists():
+def _check_document(path: str | os.PathLike[str]) -> str:
+    doc = os.fspath(path)
+    if not os.path.exists(doc):
         raise FileNotFound(path)
-    if doc.is_dir():
+    if os.path.isdir(doc):
         raise AgentDocError(
             f"{path} is a folder, not a document", hint="give the path of a Markdown file"
         )
     return doc
 
 
-def submit(path: str | Path, options: SubmitOptions) -> SubmitResult:
+def submit(path: str | os.PathLike[str], options: SubmitOptions) -> SubmitResult:
     """One whole cycle for the document at ``path`` (``agent-doc run``)."""
     doc = _check_document(path)
     project = Project.for_document(doc)
@@ -531,7 +542,7 @@ def submit(path: str | Path, options: SubmitOptions) -> SubmitResult:
         lock.release()
 
 
-def _apply_left_pending(doc: Path, project: Project) -> bool:
+def _apply_left_pending(doc: str, project: Project) -> bool:
     record = load_pending(project, doc)
     if record is None:
         return False
@@ -541,7 +552,7 @@ def _apply_left_pending(doc: Path, project: Project) -> bool:
     return True
 
 
-def _read_and_diff(doc: Path, project: Project) -> tuple[str, str | None]:
+def _read_and_diff(doc: str, project: Project) -> tuple[str, str | None]:
     """Step 2: under the document lock, read once, ensure the session UUID, load the snapshot."""
     from agent_doc.diff import compute
     from agent_doc.document import (
@@ -557,7 +568,7 @@ def _read_and_diff(doc: Path, project: Project) -> tuple[str, str | None]:
         raw = read_document_bytes(doc)
         text = decode_document(raw, doc)
         parse(text, doc)
-        new, _sid, changed = ensure_session(text, os.fspath(doc))
+        new, _sid, changed = ensure_session(text, doc)
         if changed:
             # a save that lands meanwhile is merged into what is on disk; diff what we sent
             text = replace_document(doc, raw, new).decode("utf-8")
@@ -565,7 +576,7 @@ def _read_and_diff(doc: Path, project: Project) -> tuple[str, str | None]:
     return text, compute(snapshot, text)
 
 
-def _cycle(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
+def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
     from agent_doc.agents import AgentError, select_agent
     from agent_doc.document import parse
     from agent_doc.prompts import build_prompt
@@ -576,7 +587,7 @@ def _cycle(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
         _say(f"[submit] Nothing changed since last submit for {doc}")
         return SubmitResult("unchanged", pending_applied=applied)
     _say(f"[submit] diff computed ({len(diff.encode('utf-8'))} bytes)")
-    parsed = parse(text, os.fspath(doc))
+    parsed = parse(text, doc)
     agent = select_agent(options.agent, parsed.agent, project.root)
     if not options.no_git:
         from agent_doc import gitops
@@ -614,7 +625,7 @@ def _cycle(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
     return result
 
 
-def _dry_run(doc: Path, project: Project, options: SubmitOptions) -> SubmitResult:
+def _dry_run(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
     """Everything up to the prompt, writing nothing at all (not even a lock file)."""
     from agent_doc.agents import select_agent
     from agent_doc.diff import compute
@@ -622,17 +633,17 @@ def _dry_run(doc: Path, project: Project, options: SubmitOptions) -> SubmitResul
     from agent_doc.prompts import build_prompt
     from agent_doc.snapshot import SnapshotStore
 
-    if _pending_path(project, doc).exists():
+    if os.path.exists(_pending_path(project, doc)):
         _say(f"[submit] a pending response for {doc} would be applied first "
              "(`agent-doc recover` applies it)")
     text = read_document(doc).text
-    text, _sid, _changed = ensure_session(text, os.fspath(doc))
+    text, _sid, _changed = ensure_session(text, doc)
     diff = compute(SnapshotStore(project).peek(doc), text)  # dry-run: no lock file either
     if diff is None:
         _say(f"[submit] Nothing changed since last submit for {doc}")
         return SubmitResult("unchanged")
     _say(f"[submit] diff computed ({len(diff.encode('utf-8'))} bytes)")
-    parsed = parse(text, os.fspath(doc))
+    parsed = parse(text, doc)
     select_agent(options.agent, parsed.agent, project.root)
     prompt = build_prompt(text, diff, resumed=parsed.resume is not None)
     return SubmitResult("dry-run", diff=diff, prompt_bytes=len(prompt.encode("utf-8")))
@@ -678,7 +689,7 @@ def recover(path: str | os.PathLike[str]) -> SubmitResult | None:
     """``agent-doc recover``: apply the pending response of ``path``; None if there is none."""
     doc = _check_document(path)
     project = Project.for_document(doc)
-    if not _pending_path(project, doc).exists():
+    if not os.path.exists(_pending_path(project, doc)):
         return None
     with project.submit_lock(doc, timeout=submit_wait()):
         record = load_pending(project, doc)  # again, under the lock: another recover may

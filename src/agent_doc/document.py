@@ -55,9 +55,22 @@ _YAMLISH_PATTERN = (
 _compiled: dict[str, re.Pattern[str]] = {}
 
 
+#: every value the pattern matches starts with one of these (a sign, a digit, a dot, ~)...
+_YAMLISH_START = frozenset("+-0123456789.~")
+#: ...or is one of these words (any case)
+_YAMLISH_WORDS = frozenset(("y", "n", "yes", "no", "true", "false", "on", "off", "null"))
+
+
 def _yamlish(value: str) -> bool:
-    """Whether a plain scalar would read as something else than a string. Compiled on first
-    use: the pattern costs ~0.5 ms to compile, and reading a document never needs it."""
+    """Whether a plain scalar would read as something else than a string.
+
+    The pattern costs ~1 ms to compile: it is compiled on first use, and only for values that
+    start like a number (the word forms are a set lookup), so a typical session id or agent
+    name never needs it."""
+    if not value:
+        return False
+    if value[0] not in _YAMLISH_START:
+        return value.lower() in _YAMLISH_WORDS
     rx = _compiled.get("yamlish")
     if rx is None:
         rx = _compiled["yamlish"] = re.compile(_YAMLISH_PATTERN, re.IGNORECASE)

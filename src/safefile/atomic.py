@@ -417,37 +417,63 @@ def read_settled(path: str | os.PathLike[str], *, wait: float = 2.0) -> bytes:
 
 _RENAME_EXCHANGE = 2
 _renameat2: object = None  # None = not looked up yet; False = unavailable
+_get_errno: object = None
+
+
+def _load_renameat2() -> None:
+    """Look up libc's ``renameat2`` once.
+
+    Through the C module ``_ctypes`` rather than ``ctypes``: ``import ctypes`` costs ~2.5 ms
+    (it builds its type zoo, ``struct``, endianness helpers) on every ``run``, ``_ctypes``
+    ~0.5 ms. All we need is one C function taking ints and byte strings and returning an
+    ``int`` (the default result type of a ``CFuncPtr``), and its ``errno``. On an interpreter
+    whose ``_ctypes`` lacks these, ``ctypes`` is used.
+    """
+    global _renameat2, _get_errno
+    _renameat2 = False
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import _ctypes
+
+        class _CFunction(_ctypes.CFuncPtr):  # type: ignore[misc,name-defined]
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+
+        class _Libc:
+            _handle = _ctypes.dlopen(None, os.RTLD_LOCAL)
+
+        _renameat2 = _CFunction(("renameat2", _Libc()))
+        _get_errno = _ctypes.get_errno
+        return
+    except AttributeError as exc:  # renameat2 missing from libc (old glibc): unsupported
+        if "renameat2" in str(exc):
+            return
+    except (ImportError, TypeError, OSError):
+        pass
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+        _renameat2, _get_errno = fn, ctypes.get_errno
+    except (ImportError, OSError, AttributeError):
+        _renameat2 = False
 
 
 def _exchange(a: str, b: str) -> bool:
     """Atomically swap the names ``a`` and ``b`` (Linux ``renameat2``); False if unsupported."""
-    global _renameat2
     if _renameat2 is None:
-        _renameat2 = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                libc = ctypes.CDLL(None, use_errno=True)
-                fn = libc.renameat2
-                fn.argtypes = [
-                    ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint,
-                ]
-                fn.restype = ctypes.c_int
-                _renameat2 = fn
-            except (OSError, AttributeError):
-                _renameat2 = False
+        _load_renameat2()
     if _renameat2 is False:
         return False
-    import ctypes
-
     at_fdcwd = -100
     rc = _renameat2(  # type: ignore[operator]
         at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE
     )
     if rc == 0:
         return True
-    err = ctypes.get_errno()
+    err = _get_errno()  # type: ignore[operator]
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
         return False
     raise OSError(err, f"cannot replace {b}: {os.strerror(err)}")

@@ -21,7 +21,6 @@ Backends are imported only when chosen.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from agent_doc.agents.base import Agent, AgentError, AgentReply, AgentTimeout
 from agent_doc.config import AgentConfig, Config, ConfigError, global_config_path, locate
@@ -93,7 +92,7 @@ def resolve_agent(cli_agent: str | None, doc_agent: str | None, config: Config) 
 
 
 def select_agent(
-    cli_agent: str | None, doc_agent: str | None, project_root: Path | None
+    cli_agent: str | None, doc_agent: str | None, project_root: str | os.PathLike[str] | None
 ) -> Agent:
     """:func:`resolve_agent` that reads the config only when it is needed.
 

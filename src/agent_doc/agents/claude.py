@@ -28,7 +28,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from agent_doc.agents.base import AgentError, AgentReply, stderr_tail
 from agent_doc.agents.command import (
@@ -55,7 +54,7 @@ class ClaudeAgent:
         *,
         model: str | None = None,
         timeout: float | None = None,
-        config_file: Path | None = None,
+        config_file: str | None = None,
     ) -> None:
         self.name = name
         self.command = os.path.expanduser(command)

@@ -30,10 +30,6 @@ from collections.abc import Sequence
 import procrun
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout, stderr_tail
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pathlib import Path
-
 #: seconds between SIGTERM and SIGKILL when we stop an agent's process group
 KILL_GRACE = 2.0
 #: after the agent exits, how long its pipes may stay open (held by a leftover child)
@@ -51,7 +47,7 @@ def agent_env(remove: Sequence[str] = REMOVED_ENV) -> dict[str, str]:
     return env
 
 
-def config_hint(agent: str, config_file: Path | str | None, what: str) -> str:
+def config_hint(agent: str, config_file: str | None, what: str) -> str:
     """``"set <what> in [agents.NAME] in FILE"`` with the right table name."""
     table = f"[agents.{agent}]" if agent.replace("-", "").replace("_", "").isalnum() else (
         f'[agents."{agent}"]'
@@ -67,7 +63,7 @@ def run_agent_process(
     agent: str,
     timeout: float | None,
     env: dict[str, str] | None = None,
-    config_file: Path | str | None = None,
+    config_file: str | None = None,
 ) -> ProcessResult:
     """Run ``argv`` with ``stdin_data`` on stdin; collect stdout and stderr in full.
 
@@ -134,7 +130,7 @@ class TextAgent:
         args: Sequence[str] = (),
         *,
         timeout: float | None = None,
-        config_file: Path | None = None,
+        config_file: str | None = None,
     ) -> None:
         self.name = name
         self.command = os.path.expanduser(command)
@@ -169,7 +165,7 @@ class TextAgent:
 
 
 def check_exit(
-    agent: str, command: str, result: ProcessResult, config_file: Path | None,
+    agent: str, command: str, result: ProcessResult, config_file: str | None,
     detail: str = "",
 ) -> None:
     """Raise :class:`AgentError` for a non-zero exit (status or signal, plus stderr tail)."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout
 from agent_doc.agents.command import config_hint
@@ -43,7 +42,7 @@ class OpenAIAgent:
         model: str | None = None,
         api_key_env: str | None = None,
         timeout: float | None = None,
-        config_file: Path | None = None,
+        config_file: str | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url
