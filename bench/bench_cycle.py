@@ -20,8 +20,9 @@ It prints the median and p90 wall time of:
 * ``merge 5k lines``  — :func:`agent_doc.merge.merge3way` alone on a 5,000-line document with an
   edit in the middle and a line appended;
 
-and the tool overhead = run − bare agent (medians). Everything runs in a temporary folder with
-its own HOME; nothing of the user's is touched.
+and the tool overhead = run − bare agent (medians; the minimums too, as this machine's timing
+noise is large), with ``python -I -c pass`` measured alongside as the yardstick of the moment.
+Everything runs in a temporary folder with its own HOME; nothing of the user's is touched.
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ def main() -> int:
             subprocess.run([str(FAKE), "-p", "--output-format", "json"], input=prompt,
                            text=True, capture_output=True, env=env, check=True)
 
+        def interpreter() -> None:
+            subprocess.run([sys.executable, "-I", "-c", "pass"], env=env, check=True,
+                           capture_output=True)
+
         def cycle_of(folder: Path, extra: list[str]) -> Callable[[], None]:
             doc = new_doc(folder)
             counter = [0]
@@ -119,7 +124,8 @@ def main() -> int:
         proj = work / "proj"
         (proj / ".agent-doc").mkdir(parents=True)
         variants: list[tuple[str, Callable[[], None]]] = [
-            ("bare agent", bare), ("run --no-git", cycle_of(proj, ["--no-git"])),
+            ("python -I -c pass", interpreter), ("bare agent", bare),
+            ("run --no-git", cycle_of(proj, ["--no-git"])),
         ]
         if shutil.which("git"):
             repo = work / "repo"
@@ -168,15 +174,20 @@ def main() -> int:
         theirs = "".join(theirs_lines) + "appended\n"
         rows.append(("merge 5k lines", timed(lambda: merge3way(base, ours, theirs), runs)))
 
-        print(f"{'what':<20} {'median ms':>10} {'p90 ms':>10}   ({runs} runs each)")
+        print(f"{'what':<20} {'median ms':>10} {'p90 ms':>10} {'min ms':>10}   ({runs} runs each)")
         for name, xs in rows:
-            print(f"{name:<20} {statistics.median(xs) * 1000:>10.1f} {p90(xs) * 1000:>10.1f}")
+            print(f"{name:<20} {statistics.median(xs) * 1000:>10.1f} {p90(xs) * 1000:>10.1f} "
+                  f"{min(xs) * 1000:>10.1f}")
         med = {name: statistics.median(xs) for name, xs in rows}
+        low = {name: min(xs) for name, xs in rows}
         print()
+        base = med["python -I -c pass"]
         for name in ("run --no-git", "run (git)"):
             if name in med:
-                print(f"tool overhead per cycle ({name}): "
-                      f"{(med[name] - med['bare agent']) * 1000:.1f} ms beyond the agent")
+                over = med[name] - med["bare agent"]
+                print(f"tool overhead per cycle ({name}): {over * 1000:.1f} ms beyond the agent "
+                      f"(median; min {(low[name] - low['bare agent']) * 1000:.1f} ms), "
+                      f"{over / base:.1f}x a bare `python -I -c pass` ({base * 1000:.1f} ms)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

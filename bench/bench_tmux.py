@@ -9,10 +9,10 @@ medians over N runs with the real tmux binary (no shim). libtmux is installed wi
 measured in a child process; if that install fails, its rows are skipped with a note.
 
 Operations: import cost; ``send_text`` (find + type + Enter); ``live_panes`` (liveness of all
-panes); route's happy path (liveness + send); ``sync`` fast path (3 panes already arranged);
-``sync`` of 3 panes from 3 windows; the whole ``tmux-router send KEY TEXT`` command. libtmux
-has no sync: its rows issue the same moves, one libtmux command each, to show the process cost
-of going through its objects.
+panes); route's happy path (one ``if-shell``: liveness + identity + send); ``sync`` fast path
+(3 panes already arranged); ``sync`` of 3 panes from 3 windows; the whole
+``tmux-router send KEY TEXT`` command. libtmux has no sync: its rows issue the same moves, one
+libtmux command each, to show the process cost of going through its objects.
 """
 
 from __future__ import annotations
@@ -179,9 +179,13 @@ def bench_ours(counter: Counter, panes: dict[str, str], runs: int, workdir: Path
     rows["send_text"] = measure(counter, lambda: tmux.send_text(sink, "echo hi; x"), runs)
     rows["live_panes"] = measure(counter, tmux.live_panes, runs)
 
+    sink_pid = tmux.live_panes()[sink]
+
     def route() -> None:
-        if sink in tmux.live_panes():
-            tmux.send_text(sink, "/agent-doc notes.md")
+        # route's happy path: one if-shell checks, inside tmux, that the pane is alive and
+        # still runs the registered process, then types the line and Enter
+        if not tmux.send_text_if_running(sink, "/agent-doc notes.md", pids=[sink_pid]):
+            raise SystemExit("the sink pane was refused")
 
     rows["route (live + send)"] = measure(counter, route, runs)
     rows["sync 3 panes from 3 windows"] = measure(

@@ -2,18 +2,21 @@
 
 Why a thin process wrapper of our own and not ``libtmux`` — measured with
 ``bench/bench_tmux.py`` (2 vCPU, CPython 3.11, tmux 3.3a, libtmux 0.62; medians of 30 runs with
-bytecode caches, on a machine under load ~5, so absolute times are inflated; counts are exact):
+bytecode caches, load average 0.6; counts are exact):
 
 =================================  =================  ======================
 operation                          ours: procs / ms   libtmux: procs / ms
 =================================  =================  ======================
-import                             - / 27             - / 103 (220 uncached)
-send_text (find + type + Enter)    1 / 2.6            4 / 9.3
-live_panes (all panes, pids)       1 / 2.6            1 / 4.9
-route's happy path (live + send)   2 / 5.3            3 / 8.9
-sync, layout already right         1 / 4.3            3 / 12.3
-sync 3 panes from 3 windows        5 / 18             12 / 36 (same moves)
+import                             - / 3.8            - / 105 (220 uncached)
+send_text (find + type + Enter)    1 / 2.2            4 / 9.8
+live_panes (all panes, pids)       1 / 2.2            1 / 4.8
+route's happy path (live + send)   1 / 2.3 (*)        3 / 9.2
+sync, layout already right         1 / 2.6            3 / 12.2
+sync 3 panes from 3 windows        5 / 12.9           12 / 40.8 (same moves)
 =================================  =================  ======================
+
+(*) :meth:`Tmux.send_text_if_running`: the liveness and identity check runs inside tmux
+(``if-shell -F``), so the happy path is the one ``send-keys`` process of ``send_text``.
 
 The hot path (``route``) must stay under ~35 ms with at most 2 tmux processes (SPEC A8/A11):
 libtmux's import alone exceeds that budget, and its object operations re-list state with extra
