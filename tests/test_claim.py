@@ -368,3 +368,36 @@ def test_stress_claims_routes_resyncs_and_pane_deaths(
     stop.touch()
     stats = json.loads(reader.communicate(timeout=30)[0])
     assert stats["torn"] == 0 and stats["reads"] > 0, stats
+
+
+def test_first_claim_writes_the_document_once(
+    project: Path, tmux_server: TmuxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document without frontmatter gets its session UUID and tmux_session in ONE locked
+    write; a second claim of the same pane writes nothing."""
+    from agent_doc import document, routing
+
+    tmux_server.start()
+    pane = tmux_server.new_pane()
+    doc = project / "fresh.md"
+    doc.write_text("# Fresh\n\nno frontmatter yet\n")
+    writes: list[str] = []
+    real_replace = document.replace_document
+
+    def counting(path: object, raw: bytes, new: str) -> object:
+        writes.append(new)
+        return real_replace(path, raw, new)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(document, "replace_document", counting)
+    monkeypatch.chdir(project)
+    said: list[str] = []
+    r = routing.claim_document("fresh.md", pane=pane, tmux=routing.open_tmux(), say=said.append)
+    assert r.generated and r.tmux_session == "main" and r.tmux_session_changed
+    assert len(writes) == 1
+    text = doc.read_text()
+    assert f"agent_doc_session: {r.session}\n" in text and "tmux_session: main\n" in text
+    assert text.endswith("# Fresh\n\nno frontmatter yet\n")
+    assert said[:2] == [f"Generated session UUID: {r.session}", "set tmux_session=main in fresh.md"]
+    again = routing.claim_document("fresh.md", pane=pane, tmux=routing.open_tmux(), say=said.append)
+    assert again.session == r.session and not again.generated and not again.tmux_session_changed
+    assert len(writes) == 1
