@@ -57,8 +57,10 @@ _compiled: dict[str, re.Pattern[str]] = {}
 
 #: every value the pattern matches starts with one of these (a sign, a digit, a dot, ~)...
 _YAMLISH_START = frozenset("+-0123456789.~")
-#: ...or is one of these words (any case)
-_YAMLISH_WORDS = frozenset(("y", "n", "yes", "no", "true", "false", "on", "off", "null"))
+#: ...or is one of these words (any case), or PyYAML's "value" (``=``) and "merge" (``<<``) keys
+_YAMLISH_WORDS = frozenset(
+    ("y", "n", "yes", "no", "true", "false", "on", "off", "null", "=", "<<")
+)
 
 
 def _yamlish(value: str) -> bool:
