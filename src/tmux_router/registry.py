@@ -117,10 +117,7 @@ def identity_ok(entry: Mapping[str, Any], live: Mapping[str, int]) -> bool:
     pane = entry.get("pane")
     if not isinstance(pane, str) or pane not in live:
         return False
-    try:
-        pid = int(entry.get("pid") or 0)
-    except (TypeError, ValueError):
-        pid = 0
+    pid = _entry_pid(entry)
     if pid <= 0:
         return True
     pane_pid = live[pane]
@@ -133,13 +130,18 @@ def identity_pids(entry: Mapping[str, Any]) -> list[int] | None:
     """The pane pids that satisfy :func:`identity_ok` for ``entry`` — its ``pid`` and that
     process's ancestors — for a check made inside tmux; None when any pane pid would do
     (``pid`` 0 or missing)."""
-    try:
-        pid = int(entry.get("pid") or 0)
-    except (TypeError, ValueError):
-        pid = 0
+    pid = _entry_pid(entry)
     if pid <= 0:
         return None
     return [pid, *_pid_ancestors(pid)]
+
+
+def _entry_pid(entry: Mapping[str, Any]) -> int:
+    """The entry's ``pid`` as an int; 0 when it is missing or not a number."""
+    try:
+        return int(entry.get("pid") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def prune_entries(entries: Entries, live: Mapping[str, int]) -> list[tuple[str, Entry]]:
