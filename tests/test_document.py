@@ -167,7 +167,7 @@ TRICKY_VALUES = [
     "2024-01-01", ".inf", "null", "~", "a: b", "a #b", "#x", "-x", "x:", "'q'", '"dq"',
     "tab\tx", "nl\nx", "\u2028", "\x85", "\x7f", "ünï", "🙂", "@x", "%x", "a\\b", "!tag",
     "{x}", "[x]", "*ref", "&a", "|", ">", "claude-3-5-sonnet", "=", "<<", "Y", "OFF", "+1",
-    "~x", "-.inf", "+.5",
+    "~x", "-.inf", "+.5", "12345678-1234-1234-1234-123456789012",
     "6f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11",
 ]
 
@@ -182,7 +182,8 @@ def test_written_values_read_back_exactly(value: str) -> None:
 
 
 def test_plain_values_stay_plain() -> None:
-    for v in ("claude", "claude-3-5-sonnet", "6f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11", "work"):
+    for v in ("claude", "claude-3-5-sonnet", "6f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11", "work",
+              "12345678-1234-1234-1234-123456789012", "0f50201e-bd56-4ef4-b684-435d8745a204"):
         assert yaml_scalar(v) == v
 
 

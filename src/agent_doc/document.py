@@ -63,6 +63,18 @@ _YAMLISH_WORDS = frozenset(
 )
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_uuid(value: str) -> bool:
+    """``8-4-4-4-12`` hex digits: the shape of every session id we write."""
+    return (
+        len(value) == 36
+        and value[8] == value[13] == value[18] == value[23] == "-"
+        and _HEX.issuperset(value.replace("-", ""))
+    )
+
+
 def _yamlish(value: str) -> bool:
     """Whether a plain scalar would read as something else than a string.
 
@@ -73,6 +85,8 @@ def _yamlish(value: str) -> bool:
         return False
     if value[0] not in _YAMLISH_START:
         return value.lower() in _YAMLISH_WORDS
+    if _is_uuid(value):  # session ids and claude's resume ids: never a number or a date
+        return False
     rx = _compiled.get("yamlish")
     if rx is None:
         rx = _compiled["yamlish"] = re.compile(_YAMLISH_PATTERN, re.IGNORECASE)
