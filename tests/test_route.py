@@ -425,3 +425,20 @@ def test_hot_commands_import_nothing_heavy(
     }
     assert "agent_doc.document" in modules  # the parse really ran in this process
     assert not [m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY]
+    if command in ("route", "focus"):
+        # reading the registry and the frontmatter needs neither `re` nor `json` (~8–10 ms)
+        assert not {"re", "json", "enum"} & modules, sorted({"re", "json", "enum"} & modules)
+
+
+def test_the_agent_doc_script_imports_no_re() -> None:
+    """The installed `agent-doc` is our script (scripts/agent-doc), not pip's entry-point
+    wrapper, whose first line is `import re`."""
+    script = Path(sys.executable).parent / "agent-doc"
+    if not script.exists():
+        pytest.skip("agent-doc is not installed in this environment")
+    text = script.read_text()
+    assert "import re" not in text.splitlines() and "console_main" in text
+    p = subprocess.run([sys.executable, "-X", "importtime", str(script), "--version"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("agent-doc ")
+    assert not [line for line in p.stderr.splitlines() if line.rstrip().endswith("| re")]

@@ -33,16 +33,68 @@ write a document they could not parse.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable
 
 from agent_doc.errors import FrontmatterError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from re import Pattern
 
 KNOWN_KEYS = ("agent_doc_session", "resume", "agent", "model", "branch", "tmux_session")
 SESSION_KEY = "agent_doc_session"
 LEGACY_SESSION_KEY = "session"
 
-_KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]+(.*?)|)[ \t]*$")
+#: ``key: value`` lines, as this pattern reads them; matched by hand (:func:`_key_line`, tested
+#: against the pattern) so that reading a document needs no ``re`` (~6–8 ms of start-up with
+#: ``enum``, paid by every hotkey command)
+_KEY_LINE_PATTERN = r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]+(.*?)|)[ \t]*$"
+_KEY_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_KEY_CHARS = _KEY_START | frozenset("0123456789.-")
+
+
+def _key_end(line: str) -> int:
+    """Offset of the ``:`` ending a ``key:`` at the start of ``line`` (spaces or tabs may come
+    before it); -1 when the line does not start that way.
+
+    The pattern: ``^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:`` (ASCII letters only)."""
+    if not line or line[0] not in _KEY_START:
+        return -1
+    i, n = 1, len(line)
+    while i < n and line[i] in _KEY_CHARS:
+        i += 1
+    while i < n and line[i] in " \t":
+        i += 1
+    return i if i < n and line[i] == ":" else -1
+
+
+def _any_key(line: str) -> str | None:
+    """The key of a line that starts with ``key:`` (any value after it), else None."""
+    end = _key_end(line)
+    if end < 0:
+        return None
+    return line[:end].rstrip(" \t")
+
+
+def _key_line(line: str) -> tuple[str, str | None] | None:
+    """``(key, value)`` of a whole ``key: value`` line as :data:`_KEY_LINE_PATTERN` matches it
+    (value None for ``key:`` with nothing after the colon, ``""`` for only blanks); None when
+    the pattern would not match."""
+    if "\n" in line:  # `$` may match before a final newline: leave such lines to the pattern
+        import re
+
+        m = re.match(_KEY_LINE_PATTERN, line)
+        return None if m is None else (m.group(1), m.group(2))
+    end = _key_end(line)
+    if end < 0:
+        return None
+    key = line[:end].rstrip(" \t")
+    rest = line[end + 1 :]
+    if not rest:
+        return key, None
+    if rest[0] not in " \t":
+        return None
+    return key, rest.strip(" \t")
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _PLAIN_BAD_START = set("'\"[]{}&*!|>%@`#,?:-")
 #: plain scalars some YAML reader would not read as a string (numbers in every base, base-60,
@@ -52,7 +104,7 @@ _YAMLISH_PATTERN = (
     r"[-+]?0x[0-9a-f_]+|[-+]?0o[0-7_]+|[-+]?0b[01_]+|[-+]?\d[\d_]*(?::[0-5]?\d)+(?:\.[\d_]*)?|"
     r"[-+]?\.inf|\.nan|y|n|yes|no|true|false|on|off|~|null|\d{4}-\d\d?-\d\d?.*)$"
 )
-_compiled: dict[str, re.Pattern[str]] = {}
+_compiled: dict[str, Pattern[str]] = {}
 
 
 #: every value the pattern matches starts with one of these (a sign, a digit, a dot, ~)...
@@ -89,6 +141,8 @@ def _yamlish(value: str) -> bool:
         return False
     rx = _compiled.get("yamlish")
     if rx is None:
+        import re
+
         rx = _compiled["yamlish"] = re.compile(_YAMLISH_PATTERN, re.IGNORECASE)
     return rx.match(value) is not None
 
@@ -195,10 +249,10 @@ def _scan_simple(lines: list[str]) -> dict[str, object] | None:
             continue
         if line[0] in " \t":
             return None
-        m = _KEY_LINE.match(line)
-        if not m:
+        kv = _key_line(line)
+        if kv is None:
             return None
-        key, raw = m.group(1), (m.group(2) or "")
+        key, raw = kv[0], (kv[1] or "")
         if key in out:
             return None  # let YAML (and our duplicate check) decide
         if raw in _NULLS:
@@ -248,10 +302,9 @@ def _string_loader() -> type:
 def _key_line_no(lines: list[str], key: str, first_line: int) -> int:
     """File line number (1-based) of ``key``'s line in the YAML ``lines``; else the block's."""
     for i, line in enumerate(lines):
-        m = _KEY_LINE.match(line) if line and line[0] not in " \t#" else None
-        if m is None:
-            m = re.match(r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:", line)
-        if m is not None and m.group(1) == key:
+        kv = _key_line(line) if line and line[0] not in " \t#" else None
+        found = kv[0] if kv is not None else _any_key(line)
+        if found == key:
             return first_line + i
     return first_line
 
@@ -351,10 +404,10 @@ def parse(text: str, path: str | os.PathLike[str] | None = None) -> Document:
 def _check_duplicates(lines: list[str], path: str | None) -> None:
     seen: dict[str, int] = {}
     for i, line in enumerate(lines):
-        m = _KEY_LINE.match(line) if line and line[0] not in " \t#" else None
-        if not m:
+        kv = _key_line(line) if line and line[0] not in " \t#" else None
+        if kv is None:
             continue
-        key = m.group(1)
+        key = kv[0]
         if key in seen:
             raise FrontmatterError(
                 f"{_where(path)}:{i + 2}: duplicate frontmatter key '{key}' "
@@ -366,7 +419,6 @@ def _check_duplicates(lines: list[str], path: str | None) -> None:
 
 # -- surgical edits -----------------------------------------------------------------------------
 
-_ANY_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:")
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
 
 
@@ -425,8 +477,7 @@ def _key_line_span(doc: Document, key: str) -> tuple[int, int] | None:
     pos = doc.yaml_start
     while pos < doc.yaml_end:
         line_end, line = _line_at(doc.text, pos, doc.yaml_end)
-        m = _ANY_KEY.match(line) if line and line[0] not in " \t#" else None
-        if m is not None and m.group(1) == key:
+        if line and line[0] not in " \t#" and _any_key(line) == key:
             stop = line_end
             scan = line_end
             while scan < doc.yaml_end:
@@ -467,6 +518,8 @@ def _trailing_comment(line: str) -> str:
                 break
             i += 1
         i += 1
+    import re  # deferred: only edits need it, reading a document does not
+
     m = re.search(r"[ \t]+#.*$", body[i:])
     return body[i:][m.start() :] if m else ""
 

@@ -21,7 +21,6 @@ Concurrency (SPEC A4/A5):
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -77,6 +76,8 @@ def _ordered(entry: Entry) -> Entry:
 def dumps(entries: Entries) -> str:
     """The registry text: pretty JSON, 2-space indent, fields in :data:`FIELD_ORDER` (unknown
     fields after them), no trailing newline."""
+    import json  # deferred: reading the registry needs no json module, see _json_loads
+
     return json.dumps({k: _ordered(v) for k, v in entries.items()}, indent=2, ensure_ascii=False)
 
 
@@ -84,6 +85,8 @@ def _fingerprint(entries: Entries) -> str:
     """An exact image of ``entries`` (keys and order included) to detect changes: compact
     JSON uses the C encoder, ~3x cheaper than :func:`dumps` (``indent`` forces the pure-Python
     encoder), and it runs twice per transaction while the registry lock is held."""
+    import json
+
     return json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -157,6 +160,53 @@ def _read_bytes(path: str) -> bytes:
         return fh.read()
 
 
+_JSON_SPACE = " \t\n\r"
+_scanner: object = None  # None = not built yet; False = unavailable
+
+
+def _json_loads(text: str) -> object:
+    """``json.loads(text)`` through the C scanner of ``_json`` directly.
+
+    ``import json`` costs ~2 ms and pulls in ``re`` (~6–8 ms with ``enum``) for its number and
+    whitespace patterns; reading the registry is the one JSON a hotkey ``route`` needs. The C
+    scanner (what ``json.loads`` itself calls) is given the settings of the default decoder,
+    and the whitespace around the value is checked here exactly as ``json`` does. Any failure
+    — invalid JSON, an interpreter without ``_json`` — is handed to ``json.loads``, so errors
+    and results are always json's own.
+    """
+    global _scanner
+    if _scanner is None:
+        _scanner = False
+        try:
+            import _json
+
+            class _Context:  # the attributes json.decoder.JSONDecoder gives its scanner
+                strict = True
+                object_hook = None
+                object_pairs_hook = None
+                parse_float = float
+                parse_int = int
+                parse_constant = {
+                    "-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")
+                }.__getitem__
+
+            _scanner = _json.make_scanner(_Context())
+        except (ImportError, AttributeError, TypeError):
+            pass
+    if _scanner is not False and not text.startswith("\ufeff"):
+        start = len(text) - len(text.lstrip(_JSON_SPACE))
+        try:
+            value, end = _scanner(text, start)  # type: ignore[operator]
+        except Exception:  # json.loads below raises json's own error for it
+            pass
+        else:
+            if not text[end:].strip(_JSON_SPACE):
+                return value
+    import json
+
+    return json.loads(text)
+
+
 class Registry:
     """The registry file at ``path`` (agent-doc: ``<root>/.agent-doc/sessions.json``)."""
 
@@ -173,7 +223,7 @@ class Registry:
     def _parse(self, raw: bytes) -> Entries:
         if not raw.strip():
             return {}
-        data = json.loads(raw.decode("utf-8"))
+        data = _json_loads(raw.decode("utf-8"))
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
             raise ValueError("expected a JSON object of entry objects")
         return data
