@@ -93,3 +93,26 @@ def test_fast_json_reader_fails_as_json_does(text: str) -> None:
         assert isinstance(got, json.JSONDecodeError) and str(got) == str(expected)
     else:
         assert _same(got, expected)
+
+
+FIELD_VALUES = st.one_of(
+    st.text(), st.integers(), st.booleans(), st.none(),
+    st.floats(allow_nan=False), st.lists(st.integers(), max_size=2),  # these two: json.dumps
+)
+ENTRIES = st.dictionaries(
+    st.text(max_size=8),
+    st.dictionaries(
+        st.sampled_from(["pane", "pid", "cwd", "started", "file", "window", "x", "é\"\n"]),
+        FIELD_VALUES, max_size=7,
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=700, deadline=None)
+@given(ENTRIES)
+def test_registry_text_equals_json_dumps(entries: dict) -> None:
+    from tmux_router.registry import _ordered, dumps
+
+    ordered = {k: _ordered(v) for k, v in entries.items()}
+    assert dumps(entries) == json.dumps(ordered, indent=2, ensure_ascii=False)

@@ -425,8 +425,8 @@ def test_hot_commands_import_nothing_heavy(
     }
     assert "agent_doc.document" in modules  # the parse really ran in this process
     assert not [m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY]
-    if command in ("route", "focus"):
-        # reading the registry and the frontmatter needs neither `re` nor `json` (~8–10 ms)
+    if command in ("route", "claim", "focus"):
+        # the registry and the frontmatter are read and written without `re` or `json` (~8 ms)
         assert not {"re", "json", "enum"} & modules, sorted({"re", "json", "enum"} & modules)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -29,5 +28,7 @@ def say(message: str) -> None:
 
 
 def emit_json(data: Any) -> None:
+    import json  # deferred: `json` pulls in `re` (~8 ms), and only --json output needs it
+
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     sys.stdout.flush()
