@@ -46,10 +46,17 @@ class Env:
         return self.panes
 
     def start(self, session: str) -> str:
+        """Start the server; window names do not follow the running program (tmux's
+        automatic-rename samples the pane's process, ``tmux`` before the shell has exec'd, then
+        ``bash``: a timing race that made two identical runs differ)."""
         deadline = time.monotonic() + 10
         while True:
             try:
-                return self.server.start(session)
+                return self.server.tmux(
+                    "-f", "/dev/null", "new-session", "-d", "-s", session, "-x", "200",
+                    "-y", "50", "-P", "-F", "#{pane_id}",
+                    ";", "set-option", "-g", "automatic-rename", "off",
+                )
             except RuntimeError:  # a previous server is still shutting down
                 if time.monotonic() > deadline:
                     raise
