@@ -764,15 +764,33 @@ def ensure_session_file(path: str | os.PathLike[str]) -> tuple[str, bool]:
     Returns ``(uuid, generated)``. Concurrent callers agree on one UUID (fixes C8): the check
     and the write happen under the same lock.
     """
+    sid, generated, _changed = ensure_session_fields(path)
+    return sid, generated
+
+
+def ensure_session_fields(
+    path: str | os.PathLike[str], *, tmux_session: str | None = None
+) -> tuple[str, bool, bool]:
+    """Give the document a session UUID if it has none and, when ``tmux_session`` is given,
+    set that field if it differs — in ONE write under the document lock (``claim`` used to
+    write twice). Returns ``(uuid, generated, tmux_session_changed)``.
+
+    Nothing is written, and no lock taken, when everything is already right; the check is
+    repeated under the lock, so concurrent callers agree on one UUID (C8).
+    """
     doc = read_document(path)
-    if doc.session is not None:
-        return doc.session, False
+    if doc.session is not None and tmux_session in (None, doc.tmux_session):
+        return doc.session, False, False
+    name = os.fspath(path)
     result: dict[str, object] = {}
 
     def change(text: str) -> str:
-        new, sid, changed = ensure_session(text, os.fspath(path))
-        result["sid"], result["changed"] = sid, changed
-        return new
+        text, sid, generated = ensure_session(text, name)
+        result["sid"], result["generated"], result["changed"] = sid, generated, False
+        if tmux_session is not None and parse(text, name).tmux_session != tmux_session:
+            text = set_field(text, "tmux_session", tmux_session, name)
+            result["changed"] = True
+        return text
 
     edit_document(path, change)
-    return str(result["sid"]), bool(result["changed"])
+    return str(result["sid"]), bool(result["generated"]), bool(result["changed"])

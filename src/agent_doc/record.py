@@ -5,13 +5,13 @@ Every result and option class of agent-doc (``AgentReply``, ``SubmitResult``, ``
 (immutable, hashable). A subclass declares its fields once, in order, and keeps an explicit,
 typed ``__init__``::
 
-    class AgentReply(FrozenRecord):
-        __slots__ = _fields = ("text", "session_id")
-        text: str
-        session_id: str | None
+    class Span(FrozenRecord):
+        __slots__ = _fields = ("start", "end")
+        start: int
+        end: int
 
-        def __init__(self, text: str, session_id: str | None) -> None:
-            self._assign(text, session_id)
+        def __init__(self, start: int, end: int = -1) -> None:
+            self._assign(start, end)
 
 Why not ``@dataclass`` or ``typing.NamedTuple``: importing ``dataclasses`` costs ~12 ms (it
 pulls in ``inspect``) and each dataclass definition ~0.3 ms more (1–3 ms on a loaded 2-core

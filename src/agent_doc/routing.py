@@ -216,53 +216,11 @@ def _ensure_uuid(doc: str, say: Say) -> tuple[str, bool]:
     return sid, generated
 
 
-def _claim_frontmatter(doc: str, tmux_session: str | None) -> tuple[str, bool, bool]:
-    """Give ``doc`` a session UUID if it has none and set ``tmux_session`` if it differs, in
-    ONE write under the document lock (a first claim used to write twice: two fsync pairs).
-
-    Returns ``(uuid, generated, tmux_session_changed)``. Nothing is written (and no lock is
-    taken) when both are already right; concurrent claims agree on one UUID (C8) because the
-    check is repeated under the lock.
-    """
-    from agent_doc.document import edit_document, ensure_session, parse, read_document, set_field
-
-    current = read_document(doc)
-    if current.session is not None and (
-        tmux_session is None or current.tmux_session == tmux_session
-    ):
-        return current.session, False, False
-    result: dict[str, object] = {}
-
-    def change(text: str) -> str:
-        text, sid, generated = ensure_session(text, doc)
-        result["sid"], result["generated"], result["changed"] = sid, generated, False
-        if tmux_session is not None and parse(text, doc).tmux_session != tmux_session:
-            text = set_field(text, "tmux_session", tmux_session, doc)
-            result["changed"] = True
-        return text
-
-    edit_document(doc, change)
-    return str(result["sid"]), bool(result["generated"]), bool(result["changed"])
-
-
 def _read_session(doc: str) -> str | None:
     """The document's session UUID without writing anything (focus, layout, prompt)."""
     from agent_doc.document import read_document
 
     return read_document(doc).session
-
-
-def set_tmux_session(doc: str, name: str) -> bool:
-    """Write ``tmux_session: name`` surgically under the document lock, only if different."""
-    from agent_doc.document import edit_document, parse, set_field
-
-    def change(text: str) -> str:
-        if parse(text, doc).tmux_session == name:
-            return text
-        return set_field(text, "tmux_session", name, doc)
-
-    old, new = edit_document(doc, change)
-    return old != new
 
 
 def _agent_command(project: Project) -> str:
@@ -456,7 +414,9 @@ def claim_document(
                 hint="run it inside the agent's pane, or pass --pane %N or --position left",
             )
 
-    sid, generated, changed = _claim_frontmatter(doc, chosen.session or None)
+    from agent_doc.document import ensure_session_fields
+
+    sid, generated, changed = ensure_session_fields(doc, tmux_session=chosen.session or None)
     if generated:
         say(f"Generated session UUID: {sid}")
     if changed:
