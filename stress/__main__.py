@@ -1,6 +1,6 @@
 """``python -m stress`` — the stress/fault suite of agent-doc (not part of the default tests).
 
-    python -m stress [--minutes M] [--procs N] [--trials T] [--only torture|crash|badinput]
+    python -m stress [--minutes M] [--procs N] [--trials T] [--only torture|crash|badinput|hostile]
                      [--seed S] [--smoke] [--editor-saves mixed|rename|inplace] [--keep]
                      [--json]
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                     "the crash part's parallel trials (procs/4, at least 1)")
     ap.add_argument("--trials", type=int, default=None,
                     help=f"crash trials in all (default {DEFAULT_TRIALS})")
-    ap.add_argument("--only", choices=["torture", "crash", "badinput"], action="append",
+    ap.add_argument("--only", choices=["torture", "crash", "badinput", "hostile"], action="append",
                     help="run only this part (repeatable)")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
     ap.add_argument("--smoke", action="store_true",
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     procs = args.procs if args.procs is not None else (4 if args.smoke else DEFAULT_PROCS)
     trials = args.trials if args.trials is not None else (24 if args.smoke else DEFAULT_TRIALS)
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
-    parts = args.only or ["torture", "crash", "badinput"]
+    parts = args.only or ["torture", "crash", "badinput", "hostile"]
     if not shutil.which("tmux"):
         print("stress: tmux is required (apt-get install tmux)", file=sys.stderr)
         return 2
@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
             crash.run(tally, trials=trials, workers=max(1, min(4, procs // 4)), seed=seed,
                       keep=args.keep)
+        elif part == "hostile":
+            from stress import hostile
+
+            hostile.run(tally, seed=seed, keep=args.keep)
         else:
             from stress import badinput
 
