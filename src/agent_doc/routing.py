@@ -670,11 +670,18 @@ def _route(
             f"Pane {entry.get('pane')} does not run the agent it was claimed with (its "
             f"foreground program is {cmd!r}); not typing into it, {then}..."
         )
-    elif entry.get("pane") in live:  # the id exists but runs another process (C29)
-        say(
-            f"Pane {entry.get('pane')} now runs another program (tmux restarted?); not "
-            f"typing into it, {then}..."
-        )
+    elif entry.get("pane") in live:
+        from tmux_router.procs import proc_stat
+        from tmux_router.registry import identity_pids
+
+        pids = identity_pids(entry)
+        if not pids:
+            why = "its registry entry has no pid to check it by (pid 0)"
+        elif proc_stat(pids[0]) is None:
+            why = f"the agent it was claimed with (pid {pids[0]}) has exited"
+        else:  # the id exists but runs another process (C29)
+            why = "it now runs another program (tmux restarted?)"
+        say(f"Pane {entry.get('pane')}: {why}; not typing into it, {then}...")
     else:
         say(f"Pane {entry.get('pane')} is dead, {then}...")
 
