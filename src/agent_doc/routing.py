@@ -544,35 +544,30 @@ def in_project(project: Project, entry: Mapping[str, Any]) -> bool:
     return path == root or path.startswith(root + "/")
 
 
-def _agent_check(entry: Mapping[str, Any]) -> tuple[list[int], bool] | None:
-    """``(pane pids, at_root)`` to check inside tmux before typing for ``entry``, or None when
-    its registered process is not a live agent in the foreground of its terminal (SPEC A14).
-
-    ``pane pids``: the registered pid and its ancestors (the pane's ``#{pane_pid}`` must be one
-    of them). ``at_root``: the foreground is the pane's own process, so tmux must also confirm
-    that it is not a default shell at its prompt. A pid of 0 never passes.
-    """
+def _agent_check(entry: Mapping[str, Any]) -> list[int] | None:
+    """The pane pids to check inside tmux before typing for ``entry`` — the registered pid and
+    its ancestors (the pane's ``#{pane_pid}`` must be one of them) — or None when the
+    registered process is not a live agent in the foreground of its terminal (SPEC A14). A
+    pid of 0 never passes."""
     from tmux_router.procs import foreground_check
     from tmux_router.registry import identity_pids
 
     pids = identity_pids(entry)
-    if not pids:
+    if not pids or not foreground_check(pids[0])[0]:
         return None
-    in_fg, at_root = foreground_check(pids[0])
-    if not in_fg:
-        return None
-    return pids, at_root
+    return pids
 
 
 def _send_to_agent(tmux: Tmux, entry: Mapping[str, Any], text: str) -> bool:
     """Type ``text`` + Enter into ``entry``'s pane only if its agent is there, in front: the
-    /proc check here, then pane identity and "not a shell prompt" inside ONE tmux process."""
+    /proc check here, then — inside ONE tmux process, with the keys — the pane's identity and
+    that its foreground is not a default shell at its prompt (which also covers an agent
+    exiting between the /proc check and the keys)."""
     pane = entry.get("pane")
-    check = _agent_check(entry)
-    if check is None or not isinstance(pane, str):
+    pids = _agent_check(entry)
+    if pids is None or not isinstance(pane, str):
         return False
-    pids, at_root = check
-    return tmux.send_text_if_running(pane, text, pids=pids, not_at_shell_prompt=at_root)
+    return tmux.send_text_if_running(pane, text, pids=pids, not_at_shell_prompt=True)
 
 
 def _attach_hint(tmux: Tmux) -> str:

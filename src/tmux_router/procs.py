@@ -77,9 +77,9 @@ def foreground_check(pid: int) -> tuple[bool, bool]:
 
     ``in_foreground``: ``pid`` is alive and belongs to the foreground process group of its
     terminal, or that group's leader descends from it. ``root_in_foreground``: the foreground
-    group is the terminal's session leader's — in a pane, the pane's own process — which is
-    the one state in which ``route`` additionally asks tmux whether that process is a login
-    shell at its prompt (see :meth:`tmux_router.tmux.Tmux.send_text_if_running`).
+    group is the terminal's session leader's — in a pane, the pane's own process (``route``
+    asks tmux in any case, with the keys, that the pane's foreground is not a default shell at
+    its prompt: see :meth:`tmux_router.tmux.Tmux.send_text_if_running`).
     A pid of 0 (or less), or a process that is gone, is never in the foreground.
 
     A process with no controlling terminal yet (a pane's process between tmux's ``fork`` and
