@@ -19,7 +19,13 @@ Rules shared by all commands (SPEC A4/A8, hazards of Part B §10):
   process (for a pane our snapshot could not know) is never removed on stale evidence.
 * **No dedup by pane** (C23, use case U6): several documents may share one pane.
 * **Fail before touching state** when tmux is missing or no server runs (the liveness call is
-  made before any document or registry write).
+  made before any document or registry write) — except ``route``, which, as the reference
+  does, first gives the document its session UUID and, with no server, starts one.
+* **Type only into a live agent** (SPEC A14): ``route`` types only while the registered
+  process is alive and in its pane's foreground and the pane is not at a shell prompt;
+  ``claim`` records the program in the pane's foreground, not the shell.
+* **Entries outside the project** (``file`` not under the root, SPEC A13) are ignored by
+  ``route``, ``sync`` and ``claim`` and removed by ``resync``.
 * **Deterministic choices** (C28): ties are broken by explicit keys, never by hash order.
 """
 
