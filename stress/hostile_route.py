@@ -132,8 +132,8 @@ def case_pid_zero(env: Env, rng: random.Random) -> list[str]:
 
 
 def case_outside_root(env: Env, rng: random.Random) -> list[str]:
-    """Entries naming files outside the project: route and sync do not use them, resync
-    removes them."""
+    """Entries naming files outside the project: route, sync and watch do not use them,
+    resync removes them."""
     _server(env)
     logs = [env.base / "a.log", env.base / "b.log"]
     panes = [_echo_pane(env, log) for log in logs]
@@ -160,6 +160,22 @@ def case_outside_root(env: Env, rng: random.Random) -> list[str]:
         if log.exists():
             problems.append(f"{log.name}: a pane of an outside entry received "
                             f"{log.read_bytes()!r}")
+    # watch: the outside document exists, but is not watched
+    (env.base / "elsewhere.md").write_text(doc_text(sid_b, "elsewhere", ["q"]), encoding="utf-8")
+    wlog = env.base / "watch.log"
+    daemon = env.popen(["watch"], cwd=root, log=wlog)
+    try:
+        if not _wait(lambda: wlog.exists() and b"atching" in wlog.read_bytes(), 30):
+            problems.append(f"watch did not start: {wlog.read_bytes()!r}")
+        elif b"elsewhere" in wlog.read_bytes():
+            problems.append(f"watch watches a document outside the project: "
+                            f"{wlog.read_bytes()!r}")
+    finally:
+        env.cli("watch", "--stop", cwd=root)
+        try:
+            daemon.wait(timeout=30)
+        except Exception:
+            daemon.kill()
     p = env.cli("resync", cwd=root)
     left = _registry(root)
     if p.returncode != 0 or left:
@@ -172,6 +188,6 @@ CASES = [
          case_exited_agent),
     Case("route-pid-zero", "route types only into a live agent (pid 0 never matches)",
          case_pid_zero),
-    Case("route-outside-root", "entries outside the project: unused by route/sync, resync "
-         "removes them", case_outside_root),
+    Case("route-outside-root", "entries outside the project: unused by route/sync/watch, "
+         "resync removes them", case_outside_root),
 ]
