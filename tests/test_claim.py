@@ -401,3 +401,74 @@ def test_first_claim_writes_the_document_once(
     again = routing.claim_document("fresh.md", pane=pane, tmux=routing.open_tmux(), say=said.append)
     assert again.session == r.session and not again.generated and not again.tmux_session_changed
     assert len(writes) == 1
+
+
+def test_dead_window_with_stale_recorded_windows_falls_back_to_the_projects_agent_pane(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+) -> None:
+    """`claim --window W` with W dead and every recorded window stale (issue 14.5).
+
+    Decision (README, docs/HAZARDS.md C26): the window where the project's most recently
+    registered live pane actually is — not tmux's current window (the reference's fallback),
+    which from an editor plugin outside tmux is whatever session tmux used last. Entries whose
+    file lies outside the project are never used for it (SPEC A13)."""
+    first = tmux_server.start()
+    first_window = pane_fmt(tmux_server, first, "#{window_id}")
+    keep = tmux_server.new_pane()  # window W2 holds the agent pane and a companion
+    agent = tmux_server.tmux("split-window", "-d", "-t", keep, "-P", "-F", "#{pane_id}")
+    recorded = pane_fmt(tmux_server, agent, "#{window_id}")
+    doc = make_doc(project, "agent.md")
+    assert cli("claim", str(doc), "--pane", agent, cwd=project).returncode == 0
+    assert registry(project)[session_of(doc)]["window"] == recorded
+    # the agent pane moves to a window of its own, and its recorded window dies
+    tmux_server.tmux("break-pane", "-d", "-s", agent)
+    tmux_server.tmux("kill-pane", "-t", keep)
+    actual = pane_fmt(tmux_server, agent, "#{window_id}")
+    assert actual != recorded and recorded not in tmux_server.tmux(
+        "list-windows", "-a", "-F", "#{window_id}").split()
+    # a newer live entry whose file is outside the project: never used
+    stray = tmux_server.new_pane()
+    reg_path = project / ".agent-doc" / "sessions.json"
+    reg = registry(project)
+    reg["stray"] = {"pane": stray, "pid": int(pane_fmt(tmux_server, stray, "#{pane_pid}")),
+                    "cwd": str(project), "started": "9999-01-01T00:00:00Z",
+                    "file": "../elsewhere/stray.md", "window": "@998"}
+    reg_path.write_text(json.dumps(reg, indent=2), encoding="utf-8")
+    tmux_server.tmux("select-window", "-t", first_window)  # tmux's current window: another one
+    assert tmux_server.tmux("display-message", "-p", "#{window_id}") == first_window
+    new = make_doc(project, "new.md")
+    r = cli("claim", str(new), "--position", "left", "--window", "@999", cwd=project)
+    assert r.returncode == 0, r
+    assert "window @999 is dead" in r.stderr and f"found alive window {actual}" in r.stderr
+    assert registry(project)[session_of(new)]["pane"] == agent
+
+
+def test_claim_records_the_agent_in_front_not_the_shell(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+) -> None:
+    """`claim --pane` stores the pid of the program in the pane's foreground (the agent started
+    in the pane's shell), so that route can tell when the agent has exited (issue 11)."""
+    tmux_server.start()
+    pane = tmux_server.new_pane()
+    pidfile = tmp_path / "agent.pid"
+    tmux_server.tmux("send-keys", "-t", pane, "-l",
+                     f"{sys.executable} -c 'import os,time; open(\"{pidfile}\",\"w\")"
+                     f".write(str(os.getpid())); print(\"UP\"); time.sleep(600)'")
+    tmux_server.tmux("send-keys", "-t", pane, "Enter")
+    tmux_server.wait_for(pane, "UP")
+    doc = make_doc(project, "front.md")
+    assert cli("claim", str(doc), "--pane", pane, cwd=project).returncode == 0
+    entry = registry(project)[session_of(doc)]
+    assert entry["pid"] == int(pidfile.read_text())
+    assert entry["pid"] != int(pane_fmt(tmux_server, pane, "#{pane_pid}"))
+    # a pane whose shell is at its prompt: the shell (the pane's own process) is recorded
+    bare = tmux_server.new_pane()
+    other = make_doc(project, "bare.md")
+    assert cli("claim", str(other), "--pane", bare, cwd=project).returncode == 0
+    assert registry(project)[session_of(other)]["pid"] == int(
+        pane_fmt(tmux_server, bare, "#{pane_pid}"))

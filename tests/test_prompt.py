@@ -332,3 +332,39 @@ def test_answer_errors(
     doc3.write_text(f"---\nagent_doc_session: {uuid.uuid4()}\n---\n", encoding="utf-8")
     r = cli("prompt", "--answer", "1", str(doc3), cwd=project)
     assert r.returncode == 1 and "no pane registered" in r.stderr, r
+
+
+def test_prompt_all_without_a_server_is_an_empty_list(
+    cli: Callable[..., Result], project: Path, tmp_path: Path
+) -> None:
+    """An editor plugin polls `prompt --all`: no tmux server means no prompts, not an error
+    (issue 14). Nothing on stderr unless stderr is a terminal. The test's own TMUX_TMPDIR has
+    no server (conftest), so no user server is involved."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import SRC
+
+    doc = project / "task.md"
+    doc.write_text(f"---\nagent_doc_session: {uuid.uuid4()}\n---\n# t\n", encoding="utf-8")
+    reg = project / ".agent-doc" / "sessions.json"
+    sid = doc.read_text().split("agent_doc_session: ")[1].split("\n")[0]
+    reg.write_text(json.dumps({sid: {"pane": "%0", "pid": 4242, "cwd": str(project),
+                                     "started": "x", "file": "task.md", "window": "@0"}}))
+    before = reg.read_bytes()
+    r = cli("prompt", "--all", cwd=project)
+    assert r.returncode == 0, r
+    assert r.stdout == "[]\n" and r.stderr == ""
+    assert reg.read_bytes() == before
+    # stderr on a terminal: one line saying why the list is empty
+    leader, follower = pty.openpty()
+    p = subprocess.run(
+        [sys.executable, "-m", "agent_doc", "prompt", "--all"], cwd=project, stdout=subprocess.PIPE,
+        stderr=follower, env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=60,
+    )
+    os.close(follower)
+    said = os.read(leader, 4096).decode()
+    os.close(leader)
+    assert p.returncode == 0 and p.stdout == b"[]\n"
+    assert "no tmux server is running" in said

@@ -179,17 +179,18 @@ def test_prune_entries_identity_rules() -> None:
     me, parent = os.getpid(), os.getppid()
     entries = {
         "claimed": {"pane": "%1", "pid": 100},  # pid is the pane's pid: kept
-        "same-pane-2": {"pane": "%1", "pid": 0},  # several keys on one pane: all kept
-        "same-pane-3": {"pane": "%1"},  # no pid (legacy): kept while the pane exists
+        "same-pane-2": {"pane": "%1", "pid": 100},  # several keys on one pane: all kept
+        "pid-0": {"pane": "%1", "pid": 0},  # unverifiable: never matches (issue 11): pruned
+        "no-pid": {"pane": "%1"},  # no pid (legacy): unverifiable, pruned
         "reused": {"pane": "%2", "pid": 200},  # pane %2 now runs pid 999: pruned
         "gone": {"pane": "%3", "pid": 300},  # pane does not exist: pruned
         "descendant": {"pane": "%4", "pid": me},  # a process started inside the pane: kept
-        "bad-pid": {"pane": "%1", "pid": "garbage"},  # unverifiable: kept like pid 0
+        "bad-pid": {"pane": "%1", "pid": "garbage"},  # unverifiable like pid 0: pruned
     }
     live = {"%1": 100, "%2": 999, "%4": parent}
     removed = prune_entries(entries, live)
-    assert [k for k, _ in removed] == ["reused", "gone"]
-    assert list(entries) == ["claimed", "same-pane-2", "same-pane-3", "descendant", "bad-pid"]
+    assert [k for k, _ in removed] == ["pid-0", "no-pid", "reused", "gone", "bad-pid"]
+    assert list(entries) == ["claimed", "same-pane-2", "descendant"]
     assert identity_ok({"pane": "%4", "pid": me}, {"%4": parent})
     assert not identity_ok({"pane": "%4", "pid": parent}, {"%4": me})  # an ancestor is not ok
     assert not identity_ok({"pid": 1}, live)
@@ -220,10 +221,11 @@ def test_prune_after_a_tmux_restart_drops_the_reused_pane(tmp_path: Path, tmux_s
     with reg.transaction() as entries:
         entries["doc"] = make_entry(pane, pid=live[pane], file="doc.md")
         entries["legacy"] = make_entry(pane, pid=0, file="other.md")
-    assert reg.prune(live_panes(tmux_server)) == []
+    # pid 0 proves nothing, so it never matches (issue 11): pruned even while the pane lives
+    assert [k for k, _ in reg.prune(live_panes(tmux_server))] == ["legacy"]
     new_pane = restart(tmux_server)
     assert new_pane == pane  # the id was reused ...
     live = live_panes(tmux_server)
     removed = reg.prune(live)  # ... but not the process: pruned
     assert [k for k, _ in removed] == ["doc"]
-    assert list(reg.load()) == ["legacy"]
+    assert reg.load() == {}

@@ -394,6 +394,227 @@ def test_route_to_an_entry_holding_the_pid_of_a_process_inside_the_pane(
     assert wait_lines(log, 1) == [repr("/agent-doc child.md\n")]
 
 
+# -- issue 14: cold start and the document's identity before tmux ------------------------------
+
+
+def _tmux_sessions() -> list[str]:
+    p = subprocess.run(["tmux", "list-sessions", "-F", "#{session_name}"], capture_output=True,
+                       text=True)
+    return p.stdout.split() if p.returncode == 0 else []
+
+
+def test_route_from_cold_starts_a_server_with_the_agent(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No tmux server (the test's own TMUX_TMPDIR): route starts a detached session `claude`
+    running the agent, registers the document to it, says how to attach, exits 0."""
+    starts = fake_claude_bin(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    assert _tmux_sessions() == []
+    doc = make_doc(project, "cold.md", session=None)
+    r = cli("route", "cold.md", cwd=project)
+    assert r.returncode == 0, r
+    assert "Started Claude for cold.md" in r.stderr
+    assert "attach with `tmux attach -t claude`" in r.stderr
+    sid = session_of(doc)
+    assert len(sid) == 36
+    assert _tmux_sessions() == ["claude"]
+    (pane, pid), = (line.split() for line in tmux_server.tmux(
+        "list-panes", "-a", "-F", "#{pane_id} #{pane_pid}").splitlines())
+    entry = registry(project)[sid]
+    assert entry["pane"] == pane and entry["pid"] == int(pid) and entry["file"] == "cold.md"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not starts.exists():
+        time.sleep(0.02)
+    assert starts.read_text().split()[1] == str(project.resolve())
+    # the next route types into the agent it started
+    r = cli("route", "cold.md", cwd=project)
+    assert r.returncode == 0 and f"Sent /agent-doc cold.md → pane {pane}" in r.stderr, r
+    tmux_server.wait_for(pane, "claude got: /agent-doc cold.md")
+
+
+def test_concurrent_cold_routes_start_one_session_and_one_agent(
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    starts = fake_claude_bin(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    assert _tmux_sessions() == []
+    doc = make_doc(project, "race.md", session=None)
+    env = {"PATH": f"{slow_tmux_bin(tmp_path)}{os.pathsep}{os.environ['PATH']}"}
+    procs = [_spawn(["route", "race.md"], project, env) for _ in range(3)]
+    results = [p.communicate(timeout=90) for p in procs]
+    for p, (_o, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
+    errs = "".join(err for _o, err in results)
+    assert errs.count("Started Claude for race.md") == 1, errs
+    assert _tmux_sessions() == ["claude"]
+    panes = tmux_server.tmux("list-panes", "-a", "-F", "#{pane_id}").split()
+    assert len(panes) == 1
+    assert registry(project)[session_of(doc)]["pane"] == panes[0]
+    assert errs.count(f"Sent /agent-doc race.md → pane {panes[0]}") == 2, errs
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not starts.exists():
+        time.sleep(0.02)
+    assert len(starts.read_text().splitlines()) == 1
+
+
+def test_route_gives_the_document_its_uuid_before_looking_for_tmux(
+    cli: Callable[..., Result], project: Path, tmp_path: Path
+) -> None:
+    """The reference's order: ensure the session UUID (a bare file, or `agent_doc_session:
+    null`) first; a route that then cannot reach tmux has still given the document its
+    identity. No server here (the test's own TMUX_TMPDIR), then no tmux at all."""
+    null = make_doc(project, "null.md", session=None)
+    r = cli("route", "null.md", cwd=project, env={"AGENT_DOC_NO_AUTOSTART": "1"})
+    assert r.returncode == 1, r
+    assert "Generated session UUID:" in r.stderr and "auto-start skipped" in r.stderr
+    assert len(session_of(null)) == 36 and "agent: claude" in null.read_text()
+    assert registry(project) == {} and _tmux_sessions() == []
+    bare = project / "bare.md"
+    bare.write_text("# bare\n", encoding="utf-8")
+    empty = tmp_path / "emptybin"
+    empty.mkdir()
+    r = cli("route", "bare.md", cwd=project, env={"PATH": str(empty)})
+    assert r.returncode == 1, r
+    assert "Error: tmux is not installed" in r.stderr and "hint: install tmux" in r.stderr
+    sid = session_of(bare)
+    assert f"got its session id {sid[:8]}" in r.stderr
+    assert bare.read_text().endswith("---\n# bare\n")
+    # a document that already has its UUID is left byte for byte
+    before = null.read_bytes()
+    r = cli("route", "null.md", cwd=project, env={"PATH": str(empty)})
+    assert r.returncode == 1 and "nothing was changed" in r.stderr, r
+    assert null.read_bytes() == before
+
+
+# -- issue 11: route types only into a live agent; entries outside the project ---------------
+
+
+def _pane_pid(tmux_server: TmuxServer, pane: str) -> int:
+    return int(tmux_server.tmux("display-message", "-p", "-t", pane, "#{pane_pid}"))
+
+
+def test_route_never_types_into_the_shell_an_exited_agent_left(
+    cli: Callable[..., Result],
+    project: Path,
+    tmux_server: TmuxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The agent runs in the pane's shell; it exits; route must not type `/agent-doc …` into
+    the shell, which would run the `$(…)` of the file name (here: create MARKER)."""
+    tmux_server.start()
+    tmux_server.tmux("set-option", "-g", "default-shell", shutil.which("bash") or "/bin/sh")
+    shell_cwd = tmp_path / "shellcwd"
+    shell_cwd.mkdir()
+    pane = tmux_server.tmux("new-window", "-d", "-t", "=main:", "-c", str(shell_cwd),
+                            "-P", "-F", "#{pane_id}")
+    script = tmp_path / "agent.py"
+    script.write_text(LINE_LOGGER, encoding="utf-8")
+    log = tmp_path / "agent.log"
+    tmux_server.tmux("send-keys", "-t", pane, "-l", f"{sys.executable} {script} {log}")
+    tmux_server.tmux("send-keys", "-t", pane, "Enter")
+    tmux_server.wait_for(pane, "READY")
+    name = "notes $(touch MARKER).md"
+    doc = make_doc(project, name)
+    assert cli("claim", name, "--pane", pane, cwd=project).returncode == 0
+    agent = registry(project)[session_of(doc)]["pid"]
+    assert agent != _pane_pid(tmux_server, pane)  # the agent in front, not the shell
+    r = cli("route", name, cwd=project)  # while the agent runs, it gets the line
+    assert r.returncode == 0, r
+    assert wait_lines(log, 1) == [repr(f"/agent-doc {name}\n")]
+    os.kill(agent, 15)
+    deadline = time.monotonic() + 5
+    while tmux_server.tmux("display-message", "-p", "-t", pane, "#{pane_current_command}") in (
+        "python3", "python", os.path.basename(sys.executable)
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    tmux_server.tmux("send-keys", "-t", pane, "clear", "Enter")
+    tmux_server.tmux("clear-history", "-t", pane)
+    time.sleep(0.2)
+    r = cli("route", name, cwd=project, env={"AGENT_DOC_NO_AUTOSTART": "1"})
+    assert r.returncode == 1, r
+    assert f"the agent it was claimed with (pid {agent}) has exited" in r.stderr
+    # with auto-start: a new agent pane; the shell still receives nothing
+    fake_claude_bin(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    r = cli("route", name, cwd=project)
+    assert r.returncode == 0 and "Started Claude" in r.stderr, r
+    assert registry(project)[session_of(doc)]["pane"] != pane
+    time.sleep(0.3)
+    assert not (shell_cwd / "MARKER").exists()
+    assert "agent-doc" not in tmux_server.capture(pane)
+    assert len(log.read_text().splitlines()) == 1
+
+
+def test_route_never_types_into_a_pid_0_entry(
+    cli: Callable[..., Result], project: Path, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    """`pid: 0` proves nothing about the pane: it never matches (issue 11)."""
+    tmux_server.start()
+    pane, log = logger_pane(tmux_server, tmp_path, "zero")
+    doc = make_doc(project, "zero.md")
+    assert cli("claim", "zero.md", "--pane", pane, cwd=project).returncode == 0
+    reg = registry(project)
+    reg[session_of(doc)]["pid"] = 0
+    (project / ".agent-doc" / "sessions.json").write_text(json.dumps(reg), encoding="utf-8")
+    r = cli("route", "zero.md", cwd=project, env={"AGENT_DOC_NO_AUTOSTART": "1"})
+    assert r.returncode == 1 and "auto-start skipped" in r.stderr, r
+    assert "no pid to check it by (pid 0)" in r.stderr
+    time.sleep(0.2)
+    assert not log.exists()
+
+
+def test_entries_outside_the_project_are_ignored_and_resync_removes_them(
+    cli: Callable[..., Result], project: Path, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    """A registry entry whose `file` lies outside the project root is not used by route or
+    sync, and resync removes it (SPEC A13); a document that is itself a symlink to elsewhere
+    is still routed (agent-doc writes through document symlinks)."""
+    tmux_server.start()
+    pane_a, log_a = logger_pane(tmux_server, tmp_path, "a")
+    pane_b, log_b = logger_pane(tmux_server, tmp_path, "b")
+    a, b = make_doc(project, "a.md"), make_doc(project, "b.md")
+    assert cli("claim", "a.md", "--pane", pane_a, cwd=project).returncode == 0
+    assert cli("claim", "b.md", "--pane", pane_b, cwd=project).returncode == 0
+    reg_path = project / ".agent-doc" / "sessions.json"
+    reg = registry(project)
+    reg[session_of(a)]["file"] = "../outside/a.md"
+    reg[session_of(b)]["file"] = str(tmp_path / "elsewhere" / "b.md")
+    reg_path.write_text(json.dumps(reg, indent=2), encoding="utf-8")
+    windows = {p: tmux_server.tmux("display-message", "-p", "-t", p, "#{window_id}")
+               for p in (pane_a, pane_b)}
+    r = cli("route", "a.md", cwd=project, env={"AGENT_DOC_NO_AUTOSTART": "1"})
+    assert r.returncode == 1 and "outside the project" in r.stderr, r
+    r = cli("sync", "--col", "a.md", "--col", "b.md", cwd=project)
+    assert r.returncode != 0 or "2 panes" not in r.stderr, r
+    assert {p: tmux_server.tmux("display-message", "-p", "-t", p, "#{window_id}")
+            for p in (pane_a, pane_b)} == windows  # nothing was arranged
+    time.sleep(0.2)
+    assert not log_a.exists() and not log_b.exists()
+    r = cli("resync", cwd=project)
+    assert r.returncode == 0, r
+    assert r.stderr.count("file outside the project") == 2, r
+    assert registry(project) == {}
+    # a symlinked document inside the project is routed as before
+    outside = tmp_path / "outside-real"
+    outside.mkdir()
+    real = make_doc(outside, "real.md")
+    link = project / "link.md"
+    link.symlink_to(real)
+    assert cli("claim", "link.md", "--pane", pane_a, cwd=project).returncode == 0
+    assert cli("route", "link.md", cwd=project).returncode == 0
+    assert wait_lines(log_a, 1) == [repr("/agent-doc link.md\n")]
+
+
 HEAVY = (
     "yaml", "httpx", "merge3", "watchfiles", "tomllib", "agent_doc.config", "argparse", "typing",
     "dataclasses", "subprocess", "threading", "contextlib", "importlib", "ctypes", "hashlib",

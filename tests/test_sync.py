@@ -437,3 +437,25 @@ def test_split_evenly_handles_no_columns() -> None:
     assert _split_evenly(200, 0) == []
     assert _split_evenly(200, 2) == [100, 99]
     assert sum(_split_evenly(201, 3)) + 2 == 201
+
+
+def test_unreadable_focus_selects_the_first_pane_of_its_column(env: Env) -> None:
+    """`--focus` naming a file that cannot be read (a new unsaved editor tab, bad frontmatter)
+    selects the first pane of that file's column, as the reference does (issue 14); an
+    unmanaged focus still leaves the selection alone."""
+    p = env.make("a", "b", "c")
+    env.tmux.select_pane(p["a"])
+    r = env.sync("a", "b,unreadable-new.md,c", focus="unreadable-new.md")
+    assert r.focus_pane == p["b"]
+    pane = env.tmux.pane(p["b"])
+    assert pane.active and pane.window_active
+    assert any("unreadable-new.md" in e.message and "first pane of its column" in e.message
+               for e in r.log)
+    # the same on the early exit (fewer than two panes): the column's pane is selected
+    env.tmux.select_pane(p["c"])
+    r = env.sync("a,unreadable-x.md", focus="unreadable-x.md")
+    assert r.focus_pane == p["a"] and env.tmux.pane(p["a"]).active
+    # not in any column, or only unreadable files in its column: selection left alone
+    env.tmux.select_pane(p["c"])
+    r = env.sync("a", "b", "unreadable-y.md", focus="unreadable-y.md")
+    assert r.focus_pane is None and env.tmux.pane(p["c"]).active

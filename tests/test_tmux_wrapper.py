@@ -153,6 +153,36 @@ def test_checked_send_refuses_another_process_dead_and_missing_panes(
     assert tmux.send_text_if_running(dead.id, "ghost", pids=[dead.pid]) is False
 
 
+def test_checked_send_refuses_a_default_shell_at_its_prompt(
+    tmux: Tmux, tmux_server, tmp_path: Path
+) -> None:
+    """``not_at_shell_prompt``: a pane started with the default shell whose foreground is that
+    shell gets nothing (it would run the text); a pane started with a program does, and so
+    does the default shell's pane while a program runs in front of it. An empty pid list
+    matches nothing."""
+    out = tmp_path / "typed.txt"
+    pane = tee_pane(tmux, out)
+    tmux_server.tmux("set-option", "-g", "default-shell", "/bin/sh")
+    shell = tmux.new_window("t", str(tmp_path), None, detached=True)
+    wait_until(lambda: tmux.pane(shell.id).command == "sh", what="shell prompt")
+    marker = tmp_path / "MARKER"
+    text = f"echo $(touch {marker})"
+    assert tmux.send_text_if_running(shell.id, text, pids=[shell.pid],
+                                     not_at_shell_prompt=True) is False
+    assert tmux.send_text_if_running(shell.id, text, pids=[], not_at_shell_prompt=False) is False
+    time.sleep(0.3)
+    assert not marker.exists()
+    assert tmux.send_text_if_running(pane.id, "typed", pids=None, not_at_shell_prompt=True)
+    wait_until(lambda: out.exists() and out.read_text() == "typed\n", what="typed")
+    # the shell's pane with a program in front of it: typed into the program
+    tmux.send_text(shell.id, f"cat > {tmp_path / 'front.txt'}")
+    wait_until(lambda: tmux.pane(shell.id).command == "cat", what="cat in front")
+    assert tmux.send_text_if_running(shell.id, "front", pids=[shell.pid],
+                                     not_at_shell_prompt=True)
+    wait_until(lambda: (tmp_path / "front.txt").exists()
+               and (tmp_path / "front.txt").read_text() == "front\n", what="front")
+
+
 def test_checked_send_without_server_raises(tmux: Tmux, tmux_server) -> None:
     tmux_server.kill()
     with pytest.raises(NoServer):

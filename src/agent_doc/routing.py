@@ -19,7 +19,13 @@ Rules shared by all commands (SPEC A4/A8, hazards of Part B §10):
   process (for a pane our snapshot could not know) is never removed on stale evidence.
 * **No dedup by pane** (C23, use case U6): several documents may share one pane.
 * **Fail before touching state** when tmux is missing or no server runs (the liveness call is
-  made before any document or registry write).
+  made before any document or registry write) — except ``route``, which, as the reference
+  does, first gives the document its session UUID and, with no server, starts one.
+* **Type only into a live agent** (SPEC A14): ``route`` types only while the registered
+  process is alive and in its pane's foreground and the pane is not at a shell prompt;
+  ``claim`` records the program in the pane's foreground, not the shell.
+* **Entries outside the project** (``file`` not under the root, SPEC A13) are ignored by
+  ``route``, ``sync`` and ``claim`` and removed by ``resync``.
 * **Deterministic choices** (C28): ties are broken by explicit keys, never by hash order.
 """
 
@@ -332,6 +338,12 @@ def _window_fallback(
     ``started`` has one-second resolution; ties go to the entry written later in the file (new
     keys are appended), so the choice never depends on hash order (C28). The window is the
     pane's *actual* window from the snapshot, not the possibly stale stored one (C26).
+
+    A deliberate departure from the reference, which falls back to tmux's current window once
+    the recorded windows are stale: seen from outside tmux (an editor plugin) the "current
+    window" is that of whichever session tmux used last, often another project's, while the
+    project's own most recently registered live agent pane is where its documents live. Only
+    when no entry of the project has a live pane does ``claim`` use tmux's current window.
     """
     from tmux_router.registry import identity_ok
 
@@ -360,6 +372,7 @@ def claim_document(
 ) -> ClaimResult:
     """Bind ``doc`` to a tmux pane (Part B §5.8 with the fixes of SPEC A4/A8)."""
     from safefile import append_line
+    from tmux_router.procs import agent_of_pane
     from tmux_router.tmux import TmuxError
 
     _check_exists(doc)
@@ -380,7 +393,9 @@ def claim_document(
             eff_window = window
         else:
             say(f"warning: window {window} is dead, searching for alive window")
-            eff_window = _window_fallback(before, panes, live)
+            eff_window = _window_fallback(
+                {k: v for k, v in before.items() if in_project(project, v)}, panes, live
+            )
             if eff_window:
                 say(f"found alive window {eff_window} from registry")
 
@@ -422,6 +437,9 @@ def claim_document(
     if changed:
         say(f"set tmux_session={chosen.session} in {doc}")
     rel = project.rel(doc)
+    # the pid that proves the agent is still there: the program in the pane's foreground (the
+    # agent started in the pane's shell), not the shell, which outlives the agent (SPEC A14)
+    agent = agent_of_pane(chosen.pid, own_pgrp=os.getpgrp())
 
     real = doc_realpath(doc)
     os.makedirs(project.state_dir, exist_ok=True)
@@ -434,9 +452,7 @@ def claim_document(
                         f"stale claim: {doc} was bound to dead pane {entry.get('pane')}, "
                         f"replacing"
                     )
-            entries[sid] = _new_entry(
-                entries.get(sid), chosen, pid=chosen.pid, project=project, rel=rel
-            )
+            entries[sid] = _new_entry(entries.get(sid), chosen, pid=agent, project=project, rel=rel)
         append_line(project.claims_log, f"Claimed {rel} for pane {chosen.id}\n")
     if removed:
         say(f"resync: pruned {len(removed)} stale session(s)")
@@ -517,58 +533,158 @@ def _live_entry(
     return entry, entry is not None and identity_ok(entry, live)
 
 
+def in_project(project: Project, entry: Mapping[str, Any]) -> bool:
+    """False if the entry's ``file`` lies outside the project root (SPEC A13): such an entry is
+    ignored by ``route``, ``sync``, ``claim`` and ``watch`` and removed by ``resync``.
+
+    The test is on the path as written (relative to the root, or absolute), normalised
+    lexically: ``../x.md`` and ``/etc/x.md`` are outside; a document inside the root that is
+    itself a symlink to elsewhere stays usable (agent-doc writes through document symlinks,
+    SPEC A5). An entry without ``file`` (legacy) is not outside.
+    """
+    stored = entry.get("file")
+    if not isinstance(stored, str) or not stored:
+        return True
+    path = os.path.normpath(os.path.join(project.root, stored))
+    root = project.root.rstrip("/")
+    return path == root or path.startswith(root + "/")
+
+
+def _agent_check(entry: Mapping[str, Any]) -> list[int] | None:
+    """The pane pids to check inside tmux before typing for ``entry`` — the registered pid and
+    its ancestors (the pane's ``#{pane_pid}`` must be one of them) — or None when the
+    registered process is not a live agent in the foreground of its terminal (SPEC A14). A
+    pid of 0 never passes."""
+    from tmux_router.procs import foreground_check
+    from tmux_router.registry import identity_pids
+
+    pids = identity_pids(entry)
+    if not pids or not foreground_check(pids[0])[0]:
+        return None
+    return pids
+
+
+def _send_to_agent(tmux: Tmux, entry: Mapping[str, Any], text: str) -> bool:
+    """Type ``text`` + Enter into ``entry``'s pane only if its agent is there, in front: the
+    /proc check here, then — inside ONE tmux process, with the keys — the pane's identity and
+    that its foreground is not a default shell at its prompt (which also covers an agent
+    exiting between the /proc check and the keys)."""
+    pane = entry.get("pane")
+    pids = _agent_check(entry)
+    if pids is None or not isinstance(pane, str):
+        return False
+    return tmux.send_text_if_running(pane, text, pids=pids, not_at_shell_prompt=True)
+
+
+def _attach_hint(tmux: Tmux) -> str:
+    sock = ""
+    if tmux.socket_path:
+        sock = f" -S {tmux.socket_path}"
+    elif tmux.socket_name:
+        sock = f" -L {tmux.socket_name}"
+    return f"tmux{sock} attach -t {AGENT_SESSION}"
+
+
 def route_document(
     doc: str, *, pane: str | None = None, tmux: Tmux, say: Say = _stderr
 ) -> RouteResult:
-    """Type ``/agent-doc DOC`` + Enter into the document's pane, or start an agent pane.
+    """Type ``/agent-doc DOC`` + Enter into the document's agent, or start an agent pane.
 
-    Happy path: one registry read, one document read, ONE tmux process that checks the
-    registered pane's identity (alive, same ``pane_pid``) and types the keys. Otherwise (no
-    entry, pane gone or reused): one ``list-panes`` for the facts, then with ``pane`` (lazy
-    claim) the document is registered to that pane and sent; else the auto-start cascade runs
-    under the project's route lock, so two concurrent routes of one document start ONE pane.
+    The document's session UUID is ensured first, under the document lock, before any tmux
+    work (the reference's order: a route that cannot reach tmux has still given the document
+    its identity). Happy path: one registry read, ONE tmux process that checks the registered
+    pane's identity (alive, same ``pane_pid`` lineage, not a shell prompt) and types the keys,
+    after a /proc check that the registered agent is in the pane's foreground. Otherwise (no
+    entry, pane gone or reused, agent exited, entry outside the project): one ``list-panes``
+    for the facts, then with ``pane`` (lazy claim) the document is registered to that pane;
+    else the auto-start cascade runs under the project's route lock, so two concurrent routes
+    of one document start ONE pane. With no tmux server at all, the cascade starts one (a
+    detached session ``claude``), as the reference does.
     """
-    from tmux_router.registry import identity_pids
-    from tmux_router.tmux import TmuxError
+    from tmux_router.tmux import TmuxNotInstalled
 
     check_file_name(doc)
     _check_exists(doc)
     project = Project.for_document(doc)
+    sid, generated = _ensure_uuid(doc, say)
+    try:
+        return _route(doc, sid, generated, project, pane=pane, tmux=tmux, say=say)
+    except TmuxNotInstalled:
+        if not generated:
+            raise
+        raise AgentDocError(
+            f"tmux is not installed (no `tmux` on PATH); {doc} got its session id "
+            f"{short(sid)} but was not routed",
+            hint="install tmux (e.g. `apt-get install tmux`) and run route again",
+        ) from None
+
+
+def _route(
+    doc: str,
+    sid: str,
+    generated: bool,
+    project: Project,
+    *,
+    pane: str | None,
+    tmux: Tmux,
+    say: Say,
+) -> RouteResult:
+    from tmux_router.procs import agent_of_pane
+    from tmux_router.registry import identity_ok
+    from tmux_router.tmux import NoServer, TmuxError
+
     registry = _registry(project)
     before = registry.load()  # the one registry read of the happy path
     text = f"/agent-doc {doc}"
-    known = _read_session(doc)
-    entry = before.get(known) if known else None
-    if entry is not None and isinstance(entry.get("pane"), str):
-        target = entry["pane"]
-        # raises when tmux is missing or no server runs: nothing was written yet
-        if tmux.send_text_if_running(target, text, pids=identity_pids(entry)):
-            say(f"Sent /agent-doc {doc} → pane {target}")
-            return RouteResult(doc, str(known), target, "sent", False)
-
-    panes = panes_snapshot(tmux)  # fails before any write
+    entry = before.get(sid)
+    outside = entry is not None and not in_project(project, entry)
+    if outside:
+        entry = None
+    server = True
+    try:
+        if entry is not None and isinstance(entry.get("pane"), str):
+            target = entry["pane"]
+            if _send_to_agent(tmux, entry, text):
+                say(f"Sent /agent-doc {doc} → pane {target}")
+                return RouteResult(doc, sid, target, "sent", generated)
+        panes = tmux.list_panes(strict=True)
+    except NoServer:
+        server, panes = False, []
     live = live_map(panes)
-    sid, generated = _ensure_uuid(doc, say)
 
-    entry, ok = _live_entry(before, sid, live)
-    if ok and entry is not None:
-        try:
-            tmux.send_text(str(entry["pane"]), text)  # second (and last) tmux process
-            say(f"Sent /agent-doc {doc} → pane {entry['pane']}")
-            return RouteResult(doc, sid, str(entry["pane"]), "sent", generated)
-        except TmuxError as exc:  # the pane vanished since list-panes: fall through
-            say(f"Pane {entry['pane']} is gone ({exc}), continuing")
-    else:
-        then = f"claiming pane {pane}" if pane is not None else "auto-starting"
-        if entry is None:
+    then = f"claiming pane {pane}" if pane is not None else "auto-starting"
+    if outside and before.get(sid) is not None:
+        say(
+            f"The registry entry of session {short(sid)} names a file outside the project "
+            f"({before[sid].get('file')!r}); ignoring it, {then}..."
+        )
+    if not server:
+        say(f"No tmux server is running, {then}...")
+    elif entry is None:
+        if not outside:
             say(f"No pane registered for session {short(sid)}, {then}...")
-        elif entry.get("pane") in live:  # the id exists but runs another process (C29)
-            say(
-                f"Pane {entry.get('pane')} now runs another program (tmux restarted?); not "
-                f"typing into it, {then}..."
-            )
-        else:
-            say(f"Pane {entry.get('pane')} is dead, {then}...")
+    elif identity_ok(entry, live):
+        # the pane still holds the registered process's lineage, but not the agent in front
+        # (it exited and left its shell, or the entry names the shell itself at its prompt)
+        cmd = next((p.command for p in panes if p.id == entry.get("pane")), "?")
+        say(
+            f"Pane {entry.get('pane')} does not run the agent it was claimed with (its "
+            f"foreground program is {cmd!r}); not typing into it, {then}..."
+        )
+    elif entry.get("pane") in live:
+        from tmux_router.procs import proc_stat
+        from tmux_router.registry import identity_pids
+
+        pids = identity_pids(entry)
+        if not pids:
+            why = "its registry entry has no pid to check it by (pid 0)"
+        elif proc_stat(pids[0]) is None:
+            why = f"the agent it was claimed with (pid {pids[0]}) has exited"
+        else:  # the id exists but runs another process (C29)
+            why = "it now runs another program (tmux restarted?)"
+        say(f"Pane {entry.get('pane')}: {why}; not typing into it, {then}...")
+    else:
+        say(f"Pane {entry.get('pane')} is dead, {then}...")
 
     if pane is None and os.environ.get(NO_AUTOSTART_ENV) is not None:
         raise AgentDocError(
@@ -579,14 +695,23 @@ def route_document(
 
     from safefile import FileLock
 
+    os.makedirs(project.state_dir, exist_ok=True)
     with FileLock(project.route_lock_path, what="route"):
-        # re-read and re-check: a concurrent route may have started the pane meanwhile
+        # re-read and re-check: a concurrent route may have started the pane (or the server)
         before = registry.load()
-        panes = panes_snapshot(tmux)
+        try:
+            panes = tmux.list_panes(strict=True)
+            server = True
+        except NoServer:
+            server, panes = False, []
         live = live_map(panes)
-        entry, ok = _live_entry(before, sid, live)
-        if ok and entry is not None:
-            tmux.send_text(str(entry["pane"]), text)
+        entry = before.get(sid)
+        if (
+            entry is not None
+            and in_project(project, entry)
+            and identity_ok(entry, live)
+            and _send_to_agent(tmux, entry, text)
+        ):
             say(f"Sent /agent-doc {doc} → pane {entry['pane']}")
             return RouteResult(doc, sid, str(entry["pane"]), "sent", generated)
         rel = project.rel(doc)
@@ -597,22 +722,29 @@ def route_document(
                     f"pane {pane} is not alive (no such pane in tmux); {doc} was not routed",
                     hint="pass the id of a live pane (`tmux list-panes -a`)",
                 )
+            agent = agent_of_pane(chosen.pid, own_pgrp=os.getpgrp())
             with registry.transaction() as entries:
                 prune_known(entries, before, live)
-                entries[sid] = _new_entry(
-                    entries.get(sid), chosen, pid=chosen.pid, project=project, rel=rel
+                entries[sid] = new_entry = _new_entry(
+                    entries.get(sid), chosen, pid=agent, project=project, rel=rel
                 )
-            tmux.send_text(chosen.id, text)
-            say(f"Claimed {doc} for pane {chosen.id}; sent /agent-doc {doc}")
+            if _send_to_agent(tmux, new_entry, text):
+                say(f"Claimed {doc} for pane {chosen.id}; sent /agent-doc {doc}")
+            else:
+                say(
+                    f"Claimed {doc} for pane {chosen.id}; not typing into it: no agent runs "
+                    f"in its foreground ({chosen.command!r}). Start the agent there, then "
+                    f"route again."
+                )
             return RouteResult(doc, sid, chosen.id, "claimed", generated)
 
         command = _agent_command(project)
         cwd = str(project.root)
-        if tmux.has_session(AGENT_SESSION):
+        if server and tmux.has_session(AGENT_SESSION):
             new = tmux.new_window(AGENT_SESSION, cwd, [command], detached=False)
         else:
             try:
-                new = tmux.new_session(AGENT_SESSION, cwd, [command])
+                new = tmux.new_session(AGENT_SESSION, cwd, [command])  # starts the server
             except TmuxError:
                 if not tmux.has_session(AGENT_SESSION):  # created by someone else meanwhile?
                     raise
@@ -621,8 +753,12 @@ def route_document(
         live[new.id] = new.pid
         with registry.transaction() as entries:
             prune_known(entries, before, live)
+            # the agent is the pane's own process
             entries[sid] = _new_entry(entries.get(sid), new, pid=new.pid, project=project, rel=rel)
     say(f"Started Claude for {doc} in pane {new.id} (session {short(sid)})")
+    if not server:
+        say(f"Started a tmux server for it (session `{AGENT_SESSION}`); attach with "
+            f"`{_attach_hint(tmux)}`")
     say(f"Run `agent-doc route {doc}` again once Claude is up to send the document.")
     return RouteResult(doc, sid, new.id, "started", generated)
 
@@ -949,6 +1085,7 @@ def sync_documents(
             window=window,
             focus=focus,
             on_log=lambda entry: say(str(entry)),
+            accept=lambda entry: in_project(project, entry),
         )
     except tsync.SyncError as exc:
         raise AgentDocError(
@@ -996,11 +1133,16 @@ def resync(project: Project, tmux: Tmux, *, say: Say = _stderr) -> list[tuple[st
         return []
     with registry.transaction() as entries:
         removed = prune_known(entries, before, live)
+        # entries naming a file outside the project are never used: drop them (SPEC A13)
+        outside = [(k, entries.pop(k)) for k, v in list(entries.items())
+                   if not in_project(project, v)]
         remaining = dict(entries)
+    removed += outside
     if removed:
         say(f"Removed {len(removed)} stale session(s):")
         for key, entry in removed:
-            say(f"  {_label(entry, key)} (pane {entry.get('pane')} removed)")
+            why = "file outside the project" if (key, entry) in outside else "removed"
+            say(f"  {_label(entry, key)} (pane {entry.get('pane')} {why})")
     else:
         say(f"All {len(remaining)} session(s) have live panes.")
     if remaining:

@@ -294,6 +294,7 @@ class WatchDaemon:
         return self.project.rel(real)
 
     def _registry_docs(self) -> list[Path]:
+        from agent_doc.routing import in_project
         from tmux_router.registry import Registry
 
         out: list[Path] = []
@@ -307,6 +308,8 @@ class WatchDaemon:
                 alt = Path(cwd) / stored  # reference entries: the path as typed in its CWD
                 if alt.exists():
                     p = alt
+            if not in_project(self.project, {"file": str(p)}):
+                continue  # an entry naming a file outside the project is ignored (SPEC A13)
             out.append(Path(os.path.realpath(p)))
         return out
 

@@ -162,29 +162,30 @@ def identity_ok(entry: Mapping[str, Any], live: Mapping[str, int]) -> bool:
     """True if ``entry``'s pane is alive and still runs what it was claimed with.
 
     ``live`` maps each live pane id to its ``#{pane_pid}`` (one ``list-panes -a`` call). The
-    entry's ``pid`` must be that pane pid, or a live process started inside the pane (the
-    reference's ``start`` stores the agent's own pid). ``pid`` 0 or missing cannot be verified
-    and is accepted while the pane id exists (legacy entries).
+    entry's ``pid`` must be that pane pid, or a live process started inside the pane (``claim``
+    records the agent in the pane's foreground; the reference's ``start`` stores the agent's
+    own pid). A ``pid`` of 0, missing or not a number cannot be verified and never matches:
+    such an entry would let anything that later gets the pane id receive keys.
     """
     pane = entry.get("pane")
     if not isinstance(pane, str) or pane not in live:
         return False
     pid = _entry_pid(entry)
     if pid <= 0:
-        return True
+        return False
     pane_pid = live[pane]
     if pid == pane_pid:
         return True
     return pane_pid in _pid_ancestors(pid)
 
 
-def identity_pids(entry: Mapping[str, Any]) -> list[int] | None:
+def identity_pids(entry: Mapping[str, Any]) -> list[int]:
     """The pane pids that satisfy :func:`identity_ok` for ``entry`` — its ``pid`` and that
-    process's ancestors — for a check made inside tmux; None when any pane pid would do
-    (``pid`` 0 or missing)."""
+    process's ancestors — for a check made inside tmux; empty (nothing matches) when ``pid``
+    is 0, missing or not a number."""
     pid = _entry_pid(entry)
     if pid <= 0:
-        return None
+        return []
     return [pid, *_pid_ancestors(pid)]
 
 

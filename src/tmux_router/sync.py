@@ -187,9 +187,11 @@ class _Sync:
         tmux: Tmux,
         registry: Registry,
         on_log: Callable[[SyncLogEntry], None] | None,
+        accept: Callable[[dict], bool] | None = None,
     ) -> None:
         self.tmux = tmux
         self.registry = registry
+        self.accept = accept
         self.on_log = on_log
         self.log: list[SyncLogEntry] = []
         self.moved = 0
@@ -311,6 +313,8 @@ class _Sync:
         live = {p.id: p.pid for p in snap if not p.dead}
         sessions = {p.session for p in snap}
         entries = self.registry.load()
+        if self.accept is not None:  # e.g. agent-doc ignores entries outside its project
+            entries = {k: v for k, v in entries.items() if self.accept(v)}
 
         # -- phase 1: resolve (column-major) ---------------------------------------------------
         cache: dict[str, Resolved | Unresolvable | None] = {}
@@ -385,13 +389,23 @@ class _Sync:
             focus_pane = file_pane[focus]
         else:
             r = resolve_once(focus)
-            if r is not None and not isinstance(r, Unresolvable):
+            # a focus that cannot be read (a new unsaved editor tab, bad frontmatter) selects
+            # the first pane of its column, as the reference does; an unmanaged file (no
+            # session) leaves the selection alone
+            donor = None
+            if isinstance(r, Unresolvable):
+                col = next((c for c in columns if focus in c), [])
+                donor = next((file_pane[f] for f in col if f in file_pane), None)
+            focus_pane = donor
+            if donor is not None:
+                self.note("SELECT", f"focus {focus} cannot be read ({r}); selecting {donor}, "
+                          f"the first pane of its column", warning=True)
+            elif r is not None:
                 self.note(
                     "SELECT",
                     f"focus {focus} has no pane in this layout; selection left alone",
                     warning=True,
                 )
-            focus_pane = None
 
         def early(pane: str | None) -> SyncResult:
             if pane:
@@ -667,17 +681,20 @@ def sync(
     window: str | None = None,
     focus: str | None = None,
     on_log: Callable[[SyncLogEntry], None] | None = None,
+    accept: Callable[[dict], bool] | None = None,
 ) -> SyncResult:
     """Arrange the panes of ``columns`` (files, column-major) in one window.
 
     ``resolve(file)`` returns :class:`Resolved` for a managed file, None for an unmanaged one,
     and raises :class:`Unresolvable` for one it cannot read. ``window`` names the target window
     (used if alive); ``focus`` the file whose pane ends selected (an unmanaged focus leaves the
-    selection alone). ``on_log`` sees each log entry as it happens. Raises :class:`SyncError`
+    selection alone; one that cannot be read selects the first pane of its column).
+    ``on_log`` sees each log entry as it happens; ``accept(entry)``, when given, says which
+    registry entries may be used at all (the others are ignored). Raises :class:`SyncError`
     when there is nothing to arrange, :class:`~tmux_router.tmux.NoServer` /
     :class:`~tmux_router.tmux.TmuxNotInstalled` when tmux cannot be reached.
     """
-    return _Sync(tmux, registry, on_log).run(columns, resolve, window, focus)
+    return _Sync(tmux, registry, on_log, accept).run(columns, resolve, window, focus)
 
 
 def print_log(entry: SyncLogEntry) -> None:

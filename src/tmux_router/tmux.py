@@ -90,6 +90,13 @@ _LIVE_FORMAT = "#{pane_id} #{pane_dead} #{pane_pid}"
 
 _NOT_SENT = "agent-doc:not-sent"
 
+#: Program names (``#{pane_current_command}``) of interactive shells: a pane started with the
+#: default shell that shows one of these in its foreground sits at a shell prompt.
+SHELLS = (
+    "sh", "bash", "zsh", "fish", "dash", "ksh", "mksh", "pdksh", "oksh", "yash", "ash",
+    "busybox", "tcsh", "csh", "nu", "elvish", "xonsh", "pwsh", "rc", "es",
+)
+
 
 def _quote(arg: str) -> str:
     """``arg`` as ONE literal word of tmux's command language (for a command given as a string,
@@ -482,24 +489,44 @@ class Tmux:
         self.run_many(cmds)
 
     def send_text_if_running(
-        self, pane: str, text: str, *, pids: Collection[int] | None, enter: bool = True
+        self,
+        pane: str,
+        text: str,
+        *,
+        pids: Collection[int] | None,
+        enter: bool = True,
+        not_at_shell_prompt: bool = False,
     ) -> bool:
         """Type ``text`` (+ Enter) into ``pane`` only if it is alive and its ``#{pane_pid}`` is
-        one of ``pids`` (``None``: any process) — check and keys in ONE tmux process.
+        one of ``pids`` (``None``: any process; empty: none) — check and keys in ONE tmux
+        process.
+
+        With ``not_at_shell_prompt``, also refuse a pane started with the default shell
+        (empty ``#{pane_start_command}``) whose foreground program is a shell (:data:`SHELLS`):
+        that shell is at its prompt and would run the text as a command line.
 
         The check runs inside the server (``if-shell -F`` on the pane's own format values), so
         nothing can change between the check and the keys, and no other client's keys come in
         between. Returns False (nothing typed) when the pane is missing, dead or runs another
         process; raises :class:`NoServer` / :class:`TmuxNotInstalled` like every call.
         """
+        if pids is not None and not pids:
+            return False
         sends = [f"send-keys -t {_quote(pane)} -l -- {_quote(text)}"]
         if enter:
             sends.append(f"send-keys -t {_quote(pane)} Enter")
+        ok = "1"
+        if not_at_shell_prompt:
+            shells = "|".join(SHELLS)
+            ok = (
+                "#{?#{&&:#{==:#{pane_start_command},},"
+                f"#{{m:*|#{{pane_current_command}}|*,|{shells}|}}}},0,1}}"
+            )
         if pids is None:
-            cond = "#{?pane_dead,0,1}"
+            cond = f"#{{?pane_dead,0,{ok}}}"
         else:
             listed = "|".join(str(int(p)) for p in pids)
-            cond = f"#{{?pane_dead,0,#{{m:*|#{{pane_pid}}|*,|{listed}|}}}}"
+            cond = f"#{{?pane_dead,0,#{{?#{{m:*|#{{pane_pid}}|*,|{listed}|}},{ok},0}}}}"
         try:
             out = self.run("if-shell", "-F", "-t", pane, cond, " ; ".join(sends),
                            f"display-message -p {_NOT_SENT}")

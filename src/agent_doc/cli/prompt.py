@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # pragma: no cover
 DESCRIPTION = """Detect Claude Code permission prompts in the documents' panes.
 
   prompt FILE             JSON for FILE's pane: {"active":false} or question/options/selected
-  prompt --all            JSON array for every registered live pane of the project (cwd)
+  prompt --all            JSON array for every registered live pane of the project (cwd);
+                          `[]` when no tmux server runs
   prompt --answer N FILE  choose option N (re-checked right before Enter; refused if changed)"""
 
 
@@ -36,8 +37,15 @@ def run(args: argparse.Namespace) -> int:
 
     tmux = open_tmux(args.socket_name)
     if args.all:
+        from tmux_router.tmux import NoServer
+
         with tmux_errors():
-            data = prompt_all(tmux)
+            try:
+                data = prompt_all(tmux)
+            except NoServer:  # polled by editor plugins: no server is no prompts, not an error
+                data = []
+                if sys.stderr.isatty():
+                    sys.stderr.write("no tmux server is running: no prompts\n")
         sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
         return 0
     if not args.file:

@@ -9,11 +9,13 @@ TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
 
-DESCRIPTION = """Type `/agent-doc FILE` and Enter into the tmux pane registered for FILE.
+DESCRIPTION = """Type `/agent-doc FILE` and Enter into the agent registered for FILE.
 
-If the document has no live pane: with --pane P the document is claimed to P and sent there;
-otherwise a Claude pane is started (window in the `claude` session) unless
-AGENT_DOC_NO_AUTOSTART is set. Run route again once Claude is up."""
+FILE gets its session id first (if it has none). Keys are typed only while the registered agent
+is alive and in its pane's foreground, never into a shell prompt. If the document has no live
+agent: with --pane P the document is claimed to P and sent there; otherwise a Claude pane is
+started (a window in the `claude` session; with no tmux server, a detached session `claude` on
+a new server) unless AGENT_DOC_NO_AUTOSTART is set. Run route again once Claude is up."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
