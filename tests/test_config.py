@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import trust_project
 
 from agent_doc.config import (
     AgentConfig,
@@ -25,10 +26,14 @@ def write_global(text: str) -> str:
     return str(path)
 
 
-def write_project(root: Path, text: str) -> str:
+def write_project(root: Path, text: str, *, trusted: bool = True) -> str:
+    """Write the project's config; ``trusted``: then run ``agent-doc trust`` on the project,
+    as its user would (its commands apply only then, SPEC A12)."""
     path = root / ".agent-doc" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    if trusted:
+        trust_project(root)
     return str(path)
 
 
@@ -124,7 +129,8 @@ def test_unknown_keys_kept_and_reference_keys_accepted(project: Path) -> None:
 
 
 def test_invalid_toml_names_file_and_line(project: Path) -> None:
-    p = write_project(project, '[agents.claude]\ncommand = "claude"\nargs = [\n"-p",, ]\n')
+    p = write_project(project, '[agents.claude]\ncommand = "claude"\nargs = [\n"-p",, ]\n',
+                      trusted=False)
     with pytest.raises(ConfigError) as exc:
         load_config(project)
     assert str(exc.value).startswith(f"{p}:4: invalid TOML")
@@ -175,7 +181,7 @@ def test_not_utf8(project: Path) -> None:
 
 def test_valid_global_invalid_project_names_the_project_file(project: Path) -> None:
     write_global('default_agent = "claude"\n')
-    p = write_project(project, "default_agent = \n")
+    p = write_project(project, "default_agent = \n", trusted=False)
     with pytest.raises(ConfigError) as exc:
         load_config(project)
     assert str(p) in str(exc.value)
