@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import trust_project
 
 from agent_doc.config import (
     AgentConfig,
@@ -16,6 +15,7 @@ from agent_doc.config import (
     load_config,
     locate,
 )
+from conftest import trust_project
 
 
 def write_global(text: str) -> str:

@@ -472,7 +472,8 @@ def test_status_shows_the_trust_state(project: Path) -> None:
     assert t["state"] == "trusted" and t["settings"][0]["applies"] is True
     assert "trust: trusted (since " in run_cli("status", cwd=project).stdout
     cfg.write_text('[agents.x]\ncommand = "y"\n')
-    assert "trust: config.toml changed since it was trusted" in run_cli("status", cwd=project).stdout
+    st = run_cli("status", cwd=project)
+    assert "trust: config.toml changed since it was trusted" in st.stdout, st
     cfg.write_text("[agents.x\n")  # status needs no config: a broken file is shown, not fatal
     st = run_cli("status", cwd=project)
     assert st.returncode == 0 and "trust: unknown: " in st.stdout and str(cfg) in st.stdout, st

@@ -52,7 +52,7 @@ TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
 if TYPE_CHECKING:
     from typing import Any
 
-    from agent_doc.trust import Blocked, Verdict
+    from agent_doc.trust import Blocked
 
 PROTOCOLS = ("claude", "text", "openai")
 #: keys of an agent table that we read; anything else goes to ``extra``
