@@ -339,7 +339,7 @@ def _gate_hooks(path: Path, raw: bytes | None, data: dict[str, Any]) -> dict[str
     blocked: dict[str, list[Blocked]] = {}
     for (name, key), value in gated:
         blocked.setdefault(name, []).append(trust.Blocked(
-            root, str(path), locate(path, (name, key)), f"[{name}] {key}",
+            root, str(path), locate(path, (name, key)), f"[{trust.printable(name)}] {key}",
             trust.action("components", name, key, value), verdict,
         ))
     return blocked

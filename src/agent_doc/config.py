@@ -220,7 +220,8 @@ def _gate(
         tables[name].pop(key, None)
         blocked.setdefault(name, []).append(trust.Blocked(
             trust.canonical_root(root), path, locate(path, dotted),
-            f"[agents.{_show_key(name)}] {key}", trust.action("config", name, key, value),
+            f"[agents.{trust.printable(_show_key(name))}] {key}",
+            trust.action("config", name, key, value),
             verdict,
         ))
 
@@ -295,7 +296,9 @@ def project_trust(root: str | os.PathLike[str]) -> TrustReport:
             changed = True
         for dotted, value in trust.gated_settings(kind, data or {}):
             table, key = dotted[-2], dotted[-1]
-            shown = f"[agents.{_show_key(table)}]" if kind == "config" else f"[{_show_key(table)}]"
+            shown = trust.printable(
+                f"[agents.{_show_key(table)}]" if kind == "config" else f"[{_show_key(table)}]"
+            )
             settings.append({
                 "file": path,
                 "line": locate(path, dotted),
