@@ -137,7 +137,9 @@ def load_store(path: str | None = None) -> dict[str, Any]:
     except OSError as exc:
         raise TrustStoreError(
             f"{path}: cannot read the trust store: {exc.strerror or exc}",
-            hint=f"fix the permissions of {path}",
+            hint=f"check that {os.path.dirname(path)} is a folder you can read and write "
+            "($XDG_STATE_HOME/agent-doc, else ~/.local/state/agent-doc); until then no project "
+            "counts as trusted",
         ) from None
     import json
 
