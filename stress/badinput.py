@@ -398,6 +398,7 @@ class BadInput:
         doc = self.doc(root)
         (root / ".agent-doc" / "config.toml").write_text(
             '[agents.ghost]\ncommand = "/nonexistent/ghost-agent"\n')
+        self.cli(root, "trust", str(root))  # so the failure is the missing program's, not trust's
         before = doc.read_bytes()
         p = self.cli(root, "run", "--no-git", "--agent", "ghost", "notes.md")
         self.error("dead agent command", p, names=["ghost"], unchanged={doc: before})

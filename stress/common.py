@@ -123,7 +123,8 @@ class Proc:
 
 
 class Env:
-    """An isolated world: own HOME, XDG config, TMUX_TMPDIR, fake `claude` first on PATH.
+    """An isolated world: own HOME, XDG config and state, TMUX_TMPDIR, fake `claude` first on
+    PATH.
 
     ``base`` is a fresh temporary folder; :meth:`close` kills the isolated tmux server and
     removes the folder (unless ``keep``).
@@ -150,6 +151,7 @@ class Env:
         env.update(
             HOME=str(home),
             XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_STATE_HOME=str(home / ".local" / "state"),  # the trust store (never the user's)
             TMUX_TMPDIR=self.tmux_dir,
             PATH=f"{self.fakebin}{os.pathsep}{os.environ.get('PATH', '')}",
             PYTHONPATH=os.pathsep.join([str(SRC), str(REPO), os.environ.get("PYTHONPATH", "")]),

@@ -1,7 +1,8 @@
 """Shared fixtures: an isolated environment per test, a CLI runner, an isolated tmux server.
 
-Every test runs with its own HOME, XDG_CONFIG_HOME and TMUX_TMPDIR, with TMUX/TMUX_PANE
-unset, so nothing ever touches the user's config or tmux server. Subprocesses inherit that
+Every test runs with its own HOME, XDG_CONFIG_HOME, XDG_STATE_HOME (the trust store) and
+TMUX_TMPDIR, with TMUX/TMUX_PANE unset, so nothing ever touches the user's config, trusted
+projects or tmux server. Subprocesses inherit that
 environment through ``os.environ``.
 """
 
@@ -29,6 +30,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     for var in ("TMUX", "TMUX_PANE", "AGENT_DOC_TMUX_SOCKET", "AGENT_DOC_NO_AUTOSTART",
                 "CLAUDECODE", "GIT_DIR", "GIT_WORK_TREE"):
         monkeypatch.delenv(var, raising=False)
@@ -84,6 +86,13 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def trust_project(root: str | os.PathLike[str]) -> None:
+    """``agent-doc trust ROOT`` (a real process): the project's own config may now run its
+    fake agents and hooks (SPEC A12). Call it again after changing those files."""
+    r = run_cli("trust", str(root))
+    assert r.returncode == 0, r
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from agent_doc.agents.offline import OfflineAgent, session_id_for
 from agent_doc.agents.openai import OpenAIAgent
 from agent_doc.config import AgentConfig, Config, ConfigError, global_config_path, load_config
 from agent_doc.prompts import SYSTEM_PROMPT, build_prompt
-from conftest import claude_calls
+from conftest import claude_calls, trust_project
 
 SP = ["--append-system-prompt", SYSTEM_PROMPT]
 
@@ -672,6 +672,7 @@ def test_resolution_from_files(project: Path, fake_claude: Path,
     g.parent.mkdir(parents=True)
     g.write_text('default_agent = "offline"\n[agents.claude]\ntimeout = 7\nmodel = "opus"\n')
     (project / ".agent-doc" / "config.toml").write_text('[agents.claude]\nargs = ["-p"]\n')
+    trust_project(project)  # the project's args apply only once it is trusted (SPEC A12)
     c = load_config(project)
     name, origin = resolve_agent_name(None, None, c)
     assert (name, origin) == ("offline", f"default_agent in {g}")

@@ -17,6 +17,8 @@ from agent_doc.components import (
     parse_components,
     trim_entries,
 )
+from agent_doc.trust import UntrustedError
+from conftest import trust_project
 
 # -- grammar -------------------------------------------------------------------------------
 
@@ -192,13 +194,22 @@ def test_unknown_mode_is_an_error() -> None:
 # -- components.toml ---------------------------------------------------------------------------
 
 
-def test_config_defaults_and_values(tmp_path: Path) -> None:
-    toml = tmp_path / "components.toml"
+def test_config_defaults_and_values(project: Path) -> None:
+    toml = project / ".agent-doc" / "components.toml"
     assert component_config(toml, "log") == ComponentConfig()  # no file
     toml.write_text(
         '[log]\nmode = "prepend"\ntimestamp = true\nmax_entries = 7\npre_patch = "cat"\n'
         'post_patch = "true"\ntrigger = true\nhook_timeout = 2.5\n\n[other]\n'
     )
+    # the hooks run programs: off (None, recorded as blocked) until the project is trusted
+    cfgs = load_component_configs(toml)
+    assert (cfgs["log"].pre_patch, cfgs["log"].post_patch) == (None, None)
+    assert [b.setting for b in cfgs["log"].blocked] == ["[log] pre_patch", "[log] post_patch"]
+    assert cfgs["log"].mode == "prepend" and cfgs["log"].max_entries == 7  # run nothing: apply
+    with pytest.raises(UntrustedError, match=f"^{toml}:5: \\[log\\] pre_patch is not applied"):
+        component_config(toml, "log")
+    assert component_config(toml, "other") == ComponentConfig()  # no hook: no trust needed
+    trust_project(project)
     cfgs = load_component_configs(toml)
     assert cfgs["log"] == ComponentConfig("prepend", True, 7, "cat", "true", True, 2.5)
     assert cfgs["other"] == ComponentConfig()

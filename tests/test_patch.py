@@ -14,7 +14,7 @@ from pathlib import Path
 from agent_doc.components import apply_patch, find_component, parse_components
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
-from conftest import run_cli
+from conftest import run_cli, trust_project
 
 DOC = "# Dashboard\n\n<!-- agent:status -->\nunknown\n<!-- /agent:status -->\n\n## User\n\n"
 
@@ -32,7 +32,10 @@ def _doc(project: Path, text: str = DOC, name: str = "dash.md") -> Path:
 
 
 def _components_toml(project: Path, body: str) -> None:
+    """Write the project's components.toml and trust the project, as its user would (the
+    hooks run only then, SPEC A12; tests/test_trust.py covers the untrusted case)."""
     (project / ".agent-doc" / "components.toml").write_text(body)
+    trust_project(project)
 
 
 def _snapshot(doc: Path) -> str | None:

@@ -16,7 +16,7 @@ import pytest
 
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
-from conftest import claude_calls, run_cli
+from conftest import claude_calls, run_cli, trust_project
 from safefile import FileLock
 from tmux_router.registry import Registry, make_entry
 
@@ -196,6 +196,7 @@ def test_agent_error_is_logged_and_the_daemon_keeps_going(
     project: Path, fake_claude: Path, start_watch
 ) -> None:
     (project / ".agent-doc" / "config.toml").write_text('[agents.broken]\ncommand = "false"\n')
+    trust_project(project)  # so that the failure is the agent's, not the trust check's
     bad = project / "bad.md"
     bad.write_text("---\nagent: broken\n---\n# Bad\n\n## User\n\n")
     good = project / "good.md"

@@ -35,7 +35,8 @@ SPEC A10) and ``hook_timeout`` (seconds, default 30). Departure from the referen
 silently ignores a broken file and treats an unknown mode as ``replace``: an unreadable or
 invalid ``components.toml``, a wrong type or an unknown mode is an error naming the file and
 the line (a silently ignored ``max_entries`` would let a log grow without bound). Unknown keys
-are kept compatible: a warning, not an error.
+are kept compatible: a warning, not an error. The hooks run programs, so they apply only once
+the user has trusted the project (``agent-doc trust``, SPEC A12, :mod:`agent_doc.trust`).
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_doc.comments import VALID_NAME
 from agent_doc.errors import AgentDocError
+
+if TYPE_CHECKING:
+    from agent_doc.trust import Blocked
 
 MODES = ("replace", "append", "prepend")
 DEFAULT_HOOK_TIMEOUT = 30.0
@@ -281,6 +285,8 @@ class ComponentConfig:
     post_patch: str | None = None
     trigger: bool = False
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
+    #: hooks of an untrusted project that were taken out (SPEC A12; see :func:`component_config`)
+    blocked: tuple[Blocked, ...] = ()
 
 
 _KNOWN_KEYS = {
@@ -302,17 +308,41 @@ def _config_error(path: Path, dotted: tuple[str, ...], problem: str, hint: str) 
     return ComponentError(f"{where}: {problem}", hint=hint)
 
 
-def _read_components_toml(path: Path) -> dict[str, Any]:
-    from agent_doc.config import read_toml_file
+def _read_components_toml(path: Path) -> tuple[dict[str, Any], bytes | None]:
+    from agent_doc.config import read_toml
 
-    data = read_toml_file(
+    data, raw = read_toml(
         path,
         error=ComponentError,
         what="the component config",
         read_hint="fix its permissions, or move it aside to patch with the defaults",
         toml_hint="fix that line (TOML syntax: https://toml.io); the document was not changed",
     )
-    return {} if data is None else data
+    return ({} if data is None else data), raw
+
+
+def _gate_hooks(path: Path, raw: bytes | None, data: dict[str, Any]) -> dict[str, list[Blocked]]:
+    """The hooks of ``data`` that must not run, by component: all of them unless the project
+    is trusted with exactly these bytes (SPEC A12). ``path`` is
+    ``<root>/.agent-doc/components.toml``."""
+    from agent_doc import trust
+
+    gated = trust.gated_settings("components", data)
+    if not gated:
+        return {}
+    root = trust.canonical_root(os.path.dirname(os.path.dirname(os.path.abspath(path))))
+    verdict = trust.check(root, "components.toml", trust.digest(raw or b""))
+    if verdict.trusted:
+        return {}
+    from agent_doc.config import locate
+
+    blocked: dict[str, list[Blocked]] = {}
+    for (name, key), value in gated:
+        blocked.setdefault(name, []).append(trust.Blocked(
+            root, str(path), locate(path, (name, key)), f"[{trust.printable(name)}] {key}",
+            trust.action("components", name, key, value), verdict,
+        ))
+    return blocked
 
 
 def _build_config(path: Path, name: str, table: dict[str, Any]) -> ComponentConfig:
@@ -369,18 +399,33 @@ def _build_config(path: Path, name: str, table: dict[str, Any]) -> ComponentConf
 def load_component_configs(path: str | os.PathLike[str]) -> dict[str, ComponentConfig]:
     """Every table of ``components.toml`` at ``path`` (an empty map when it does not exist)."""
     p = Path(path)
-    data = _read_components_toml(p)
-    out: dict[str, ComponentConfig] = {}
+    data, raw = _read_components_toml(p)
     for name, table in data.items():
         if not isinstance(table, dict):
             raise _config_error(
                 p, (name,), f"'{name}' must be a table of settings, got {table!r}",
                 f'write it as a table:\n  [{name}]\n  mode = "append"',
             )
-        out[name] = _build_config(p, name, table)
+    out = {name: _build_config(p, name, table) for name, table in data.items()}
+    for name, blocked in _gate_hooks(p, raw, data).items():  # validated first, then gated
+        from dataclasses import replace
+
+        keys = {b.setting.rsplit(" ", 1)[-1] for b in blocked}
+        out[name] = replace(out[name], blocked=tuple(blocked), **{k: None for k in keys})
     return out
 
 
 def component_config(components_toml: str | os.PathLike[str], name: str) -> ComponentConfig:
-    """The configuration of component ``name`` (defaults when it has no table)."""
-    return load_component_configs(components_toml).get(name, ComponentConfig())
+    """The configuration of component ``name`` (defaults when it has no table).
+
+    A ``pre_patch``/``post_patch`` hook of an untrusted project (or one changed since it was
+    trusted) raises :class:`~agent_doc.trust.UntrustedError` naming the file, the line and the
+    command, before anything is changed: the patch would not be what the project asks for
+    (SPEC A12). Hooks of other components do not matter.
+    """
+    cfg = load_component_configs(components_toml).get(name, ComponentConfig())
+    if cfg.blocked:
+        from agent_doc.trust import raise_first
+
+        raise_first(cfg.blocked)
+    return cfg

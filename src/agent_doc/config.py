@@ -24,6 +24,15 @@ the global ``args`` list entirely). Missing files give the defaults. Schema::
 Unknown keys inside an agent table are kept in :attr:`AgentConfig.extra`; unknown top-level
 keys are ignored (a newer config stays readable).
 
+Trust (SPEC A12, :mod:`agent_doc.trust`): the project file is untrusted input. Its keys that run
+a program or pick an endpoint or an environment variable (``command``, ``args``, ``base_url``,
+``api_key_env``, ``env``) are taken out of the merge unless the user trusted the project with
+exactly these bytes (``agent-doc trust``); each one taken out is kept in
+:attr:`AgentConfig.blocked`, and using that agent raises :class:`~agent_doc.trust.UntrustedError`
+naming the file, the line and what it would run (``require_trusted``). The global file is always
+trusted. :func:`project_trust` lists what a project would run, for ``trust --show`` and
+``status``.
+
 The config is loaded only by commands that need an agent (fixes C46: the reference loads it for
 every command, so one typo broke ``diff`` and ``claim`` too). Every problem raises
 :class:`ConfigError` naming ``file:line`` and saying how to fix it. ``tomllib`` (stdlib) gives
@@ -37,11 +46,13 @@ import os
 import re
 
 from agent_doc.errors import AgentDocError
-from agent_doc.record import FrozenRecord
+from agent_doc.record import FrozenRecord, Record
 
 TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
 if TYPE_CHECKING:
     from typing import Any
+
+    from agent_doc.trust import Blocked
 
 PROTOCOLS = ("claude", "text", "openai")
 #: keys of an agent table that we read; anything else goes to ``extra``
@@ -54,7 +65,7 @@ class AgentConfig(FrozenRecord):
 
     __slots__ = _fields = (
         "name", "command", "args", "protocol", "base_url", "model", "api_key_env", "timeout",
-        "extra", "source",
+        "extra", "source", "blocked",
     )
     name: str
     command: str | None
@@ -67,6 +78,8 @@ class AgentConfig(FrozenRecord):
     extra: dict[str, object]
     #: the last file that set a key of this table (for messages); None when built in code
     source: str | None
+    #: settings of an untrusted project file that were not applied (SPEC A12, trust.py)
+    blocked: tuple[Blocked, ...]
 
     def __init__(
         self,
@@ -80,6 +93,7 @@ class AgentConfig(FrozenRecord):
         timeout: float | None = None,
         extra: dict[str, object] | None = None,
         source: str | None = None,
+        blocked: tuple[Blocked, ...] = (),
     ) -> None:
         self._assign(
             name,
@@ -92,7 +106,17 @@ class AgentConfig(FrozenRecord):
             timeout,
             {} if extra is None else extra,
             source,
+            blocked,
         )
+
+    def require_trusted(self, keys: tuple[str, ...] | None = None) -> None:
+        """Raise :class:`~agent_doc.trust.UntrustedError` if the project set one of ``keys``
+        (all gated keys when None) in this table and the project is not trusted: its value
+        was not applied, so using the table would run something other than what it says."""
+        if self.blocked:
+            from agent_doc.trust import raise_first
+
+            raise_first(self.blocked, keys)
 
 
 class Config(FrozenRecord):
@@ -152,22 +176,148 @@ def load_config(project_root: str | os.PathLike[str] | None) -> Config:
     default_agent: str | None = None
     merged: dict[str, dict[str, Any]] = {}
     origin: dict[str, str] = {}
-    for path in searched:
-        data = read_toml_file(path)
+    blocked: dict[str, list[Blocked]] = {}
+    for index, path in enumerate(searched):
+        data, raw = read_toml(path)
         if data is None:
             continue
         sources.append(path)
         layer_default, layer_agents = _validate(path, data)
         if layer_default is not None:
             default_agent = layer_default
+        if index > 0 and project_root is not None:  # the project's own file (SPEC A12)
+            _gate(project_root, path, raw, data, layer_agents, blocked)
         for name, table in layer_agents.items():
             merged.setdefault(name, {}).update(table)
             origin[name] = path
-    agents = {name: _build_agent(name, table, origin[name]) for name, table in merged.items()}
+    agents = {
+        name: _build_agent(name, table, origin[name], tuple(blocked.get(name, ())))
+        for name, table in merged.items()
+    }
     return Config(default_agent=default_agent, agents=agents, sources=sources, searched=searched)
 
 
+def _gate(
+    root: str | os.PathLike[str],
+    path: str,
+    raw: bytes | None,
+    data: dict[str, Any],
+    tables: dict[str, dict[str, Any]],
+    blocked: dict[str, list[Blocked]],
+) -> None:
+    """Take the gated keys out of the project's agent ``tables`` unless the project is trusted
+    with exactly these bytes; each one taken out is recorded in ``blocked`` (by agent)."""
+    from agent_doc import trust
+
+    gated = trust.gated_settings("config", data)
+    if not gated:
+        return  # nothing here runs anything: no trust needed, not even a look at the store
+    verdict = trust.check(root, "config.toml", trust.digest(raw or b""))
+    if verdict.trusted:
+        return
+    for dotted, value in gated:
+        _agents, name, key = dotted
+        tables[name].pop(key, None)
+        blocked.setdefault(name, []).append(trust.Blocked(
+            trust.canonical_root(root), path, locate(path, dotted),
+            f"[agents.{trust.printable(_show_key(name))}] {key}",
+            trust.action("config", name, key, value),
+            verdict,
+        ))
+
+
+class TrustReport(Record):
+    """What a project's own files would run, and whether it may (``trust --show``, ``status``).
+
+    ``state`` is ``"trusted"`` (recorded, and every file as it was), ``"changed"`` (recorded,
+    but a file differs: its settings are off) or ``"untrusted"``; ``settings`` lists every
+    gated setting of the two files in file order, each a dict with ``file``, ``line``,
+    ``setting``, ``action`` and ``applies``; ``digests`` are the SHA-256 of the bytes that
+    were read (what ``trust`` records).
+    """
+
+    __slots__ = _fields = ("root", "state", "trusted_at", "files", "settings", "digests")
+    root: str
+    state: str
+    trusted_at: str | None
+    files: dict[str, str]
+    settings: list[dict[str, Any]]
+    digests: dict[str, str | None]
+
+    def __init__(self, root: str, state: str, trusted_at: str | None, files: dict[str, str],
+                 settings: list[dict[str, Any]], digests: dict[str, str | None]) -> None:
+        self._assign(root, state, trusted_at, files, settings, digests)
+
+    @property
+    def needed(self) -> bool:
+        """Whether the project's files set anything that needs trust."""
+        return bool(self.settings)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "state": self.state,
+            "needed": self.needed,
+            "trusted_at": self.trusted_at,
+            "files": self.files,
+            "settings": self.settings,
+        }
+
+
+def project_trust(root: str | os.PathLike[str]) -> TrustReport:
+    """Read both project files once; list their gated settings and the trust verdict.
+
+    An unreadable or invalid file raises :class:`ConfigError` naming it (``trust`` refuses to
+    record a file it cannot read; ``status`` shows the error).
+    """
+    from agent_doc import trust
+
+    real = trust.canonical_root(root)
+    entry = trust.lookup(real)
+    recorded = entry["files"] if entry is not None else {}
+    files: dict[str, str] = {}
+    digests: dict[str, str | None] = {}
+    settings: list[dict[str, Any]] = []
+    changed = False
+    for name in trust.FILES:
+        path = trust.project_file(real, name)
+        kind = "config" if name == "config.toml" else "components"
+        what = "the config file" if kind == "config" else "the component config"
+        data, raw = read_toml(path, what=what)
+        digests[name] = None if raw is None else trust.digest(raw)
+        if raw is None:
+            files[name] = "absent"  # a deleted file runs nothing
+        elif entry is None:
+            files[name] = "untrusted"
+        elif recorded.get(name) == digests[name]:
+            files[name] = "trusted"
+        else:
+            files[name] = "changed"
+            changed = True
+        for dotted, value in trust.gated_settings(kind, data or {}):
+            table, key = dotted[-2], dotted[-1]
+            shown = trust.printable(
+                f"[agents.{_show_key(table)}]" if kind == "config" else f"[{_show_key(table)}]"
+            )
+            settings.append({
+                "file": path,
+                "line": locate(path, dotted),
+                "setting": f"{shown} {key}",
+                "action": trust.action(kind, table, key, value),
+                "applies": files[name] == "trusted",
+            })
+    state = "untrusted" if entry is None else ("changed" if changed else "trusted")
+    at = entry.get("trusted_at") if entry is not None else None
+    return TrustReport(real, state, at if isinstance(at, str) else None, files, settings, digests)
+
+
 # -- reading and validation ------------------------------------------------------------------
+
+
+_TOML_HINT = (
+    "fix that line (TOML syntax: https://toml.io), or move the file aside to use the "
+    "defaults; only commands that call an agent read this file"
+)
 
 
 def read_toml_file(
@@ -176,23 +326,33 @@ def read_toml_file(
     error: type[AgentDocError] | None = None,
     what: str = "the config file",
     read_hint: str = "fix its permissions, or move it aside to use the defaults",
-    toml_hint: str = (
-        "fix that line (TOML syntax: https://toml.io), or move the file aside to use the "
-        "defaults; only commands that call an agent read this file"
-    ),
+    toml_hint: str = _TOML_HINT,
 ) -> dict[str, Any] | None:
     """Parse a TOML file of ours (config, components); None when it does not exist.
 
     Every failure is ``error`` (default :class:`ConfigError`) naming the file and, where
     known, the line: unreadable, a folder, invalid UTF-8, invalid TOML.
     """
+    return read_toml(path, error=error, what=what, read_hint=read_hint, toml_hint=toml_hint)[0]
+
+
+def read_toml(
+    path: str | os.PathLike[str],
+    *,
+    error: type[AgentDocError] | None = None,
+    what: str = "the config file",
+    read_hint: str = "fix its permissions, or move it aside to use the defaults",
+    toml_hint: str = _TOML_HINT,
+) -> tuple[dict[str, Any] | None, bytes | None]:
+    """:func:`read_toml_file` that also returns the bytes it parsed (``(None, None)`` when the
+    file does not exist): the trust check hashes exactly what was parsed."""
     err = error or ConfigError
     path = os.fspath(path)
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
-        return None
+        return None, None
     except IsADirectoryError:
         raise err(
             f"{path}: is a folder, expected {what}", hint=f"remove or rename the folder {path}"
@@ -210,7 +370,7 @@ def read_toml_file(
     import tomllib  # deferred: ~8 ms, only when the file exists
 
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text), raw
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
@@ -307,7 +467,9 @@ def _check_agent_key(path: str, dotted: tuple[str, ...], key: str, value: object
         )
 
 
-def _build_agent(name: str, table: dict[str, Any], source: str) -> AgentConfig:
+def _build_agent(
+    name: str, table: dict[str, Any], source: str, blocked: tuple[Blocked, ...] = ()
+) -> AgentConfig:
     extra = {
         k: v
         for k, v in table.items()
@@ -326,6 +488,7 @@ def _build_agent(name: str, table: dict[str, Any], source: str) -> AgentConfig:
         timeout=float(timeout) if timeout is not None and timeout != float("inf") else None,
         extra=extra,
         source=source,
+        blocked=blocked,
     )
 
 

@@ -241,6 +241,8 @@ def _agent_command(project: Project) -> str:
         load_config = None  # type: ignore[assignment]
     if load_config is not None:
         agent = load_config(project.root).agents.get(AGENT_SESSION)
+        if agent is not None:
+            agent.require_trusted(("command",))  # never an untrusted project's program
         if agent is not None and agent.command:
             command = agent.command
     found = shutil.which(command)

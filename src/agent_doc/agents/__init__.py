@@ -147,6 +147,7 @@ def _table_error(cfg: AgentConfig, problem: str, hint: str) -> ConfigError:
 
 
 def _from_config(cfg: AgentConfig) -> Agent:
+    cfg.require_trusted()  # an untrusted project's command/endpoint/env: refuse (SPEC A12)
     source = cfg.source or global_config_path()
     if cfg.protocol == "openai":
         if not cfg.base_url:

@@ -1,7 +1,8 @@
 """``agent-doc status [--json]``: the project at a glance (read-only).
 
 Root, the documents in the registry with their panes (alive or not, from one ``list-panes``),
-pending responses, the watch daemon and the locks currently held with their holders. The
+pending responses, the watch daemon, the locks currently held with their holders, and whether
+the project is trusted to run what its own files name (``agent-doc trust``). The
 report is this command's output, so it goes to stdout (``--json``: one JSON object).
 Parses and prints only; the data comes from :func:`agent_doc.routing.project_status`.
 """
@@ -42,7 +43,43 @@ def render(st: dict[str, Any]) -> str:
     lines.append(f"locks held: {len(locks)}")
     for lk in locks:
         lines.append(f"  {lk['path']} — {lk['holder'] or 'unknown holder'}")
+    if "trust" in st:
+        lines.append(f"trust: {trust_line(st['trust'])}")
     return "\n".join(lines) + "\n"
+
+
+def trust_summary(root: str) -> dict[str, Any]:
+    """The project's trust state for ``status`` (SPEC A12); an unreadable config file or
+    trust store is reported here, not raised: ``status`` needs neither."""
+    from agent_doc.config import project_trust
+    from agent_doc.errors import AgentDocError
+
+    try:
+        return project_trust(root).as_json()
+    except AgentDocError as exc:
+        return {"root": root, "state": "unknown", "error": exc.message, "hint": exc.hint}
+
+
+def trust_line(t: dict[str, Any]) -> str:
+    from agent_doc.trust import trust_command
+
+    if t["state"] == "unknown":
+        return f"unknown: {t['error']}"
+    off = sum(1 for s in t["settings"] if not s["applies"])
+    if t["state"] == "trusted":
+        return f"trusted (since {t['trusted_at']}; {len(t['settings'])} setting(s) that run " \
+            "something apply)"
+    if not t["needed"]:
+        return "not needed (the project's files run nothing)"
+    changed = [n for n, v in t["files"].items() if v == "changed"]
+    why = (
+        f"{', '.join(changed)} changed since it was trusted ({t['trusted_at']})"
+        if t["state"] == "changed" else "not trusted"
+    )
+    return (
+        f"{why}: {off} setting(s) that run something are off — review them with "
+        f"`{trust_command(t['root'], '--show')}`"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     from agent_doc.project import Project
     from agent_doc.routing import open_tmux, project_status
 
-    st = project_status(Project.for_cwd(), open_tmux(args.socket_name))
+    project = Project.for_cwd()
+    st = project_status(project, open_tmux(args.socket_name))
+    st["trust"] = trust_summary(project.root)
     if args.json:
         from agent_doc.cli.common import emit_json
 
