@@ -280,7 +280,7 @@ def repository_busy(repo: Repo) -> str | None:
         args += ["--git-path", name]
     p = git(repo, *args, check=False)
     paths = p.stdout.splitlines() if p.returncode == 0 else []
-    for (name, what), path in zip(_IN_PROGRESS, paths, strict=False):
+    for (_name, what), path in zip(_IN_PROGRESS, paths, strict=False):
         full = path if os.path.isabs(path) else os.path.join(repo.toplevel, path)
         if os.path.exists(full):
             return what
