@@ -686,6 +686,24 @@ def _check_document_writable(doc: str) -> None:
         )
 
 
+def _check_snapshot_writable(doc: str, project: Project, text: str) -> None:
+    """Before the agent is paid: the snapshot can be written (else the answer would land in
+    the document and then show up as the user's change in the next diff)."""
+    from agent_doc.errors import os_cause, os_hint
+    from agent_doc.preflight import check_write
+    from agent_doc.snapshot import SnapshotStore
+
+    snap = SnapshotStore(project).path(doc)
+    try:
+        check_write(snap, len(text.encode("utf-8")))
+    except OSError as exc:
+        raise AgentDocError(
+            f"cannot save the snapshot of {doc} ({snap}): {os_cause(exc, snap)}; nothing was "
+            "sent to the agent",
+            hint=f"{os_hint(exc, snap)}, then run again",
+        ) from None
+
+
 def _check_document(path: str | os.PathLike[str]) -> str:
     doc = os.fspath(path)
     if not os.path.exists(doc):
@@ -836,6 +854,7 @@ def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
     prompt = build_prompt(text, diff, resumed=parsed.resume is not None)
     # the answer must be journaled whatever happens: make sure it can be, before paying
     _check_document_writable(doc)
+    _check_snapshot_writable(doc, project, text)
     reserve = reserve_pending(project, doc, sent=text)
     try:
         _say(f"Submitting to {agent.name}...")
