@@ -53,7 +53,7 @@ import sys
 import time
 
 from agent_doc.document import read_document, set_field
-from agent_doc.errors import AgentDocError, FileNotFound, FrontmatterError
+from agent_doc.errors import AgentDocError, FrontmatterError
 from agent_doc.merge import merge3way, newline_of
 from agent_doc.project import Project
 from agent_doc.record import Record
@@ -707,7 +707,9 @@ def _check_snapshot_writable(doc: str, project: Project, text: str) -> None:
 def _check_document(path: str | os.PathLike[str]) -> str:
     doc = os.fspath(path)
     if not os.path.exists(doc):
-        raise FileNotFound(path)
+        from agent_doc.errors import missing_file_error
+
+        raise missing_file_error(path)  # not found, or not reachable: says which
     if os.path.isdir(doc):
         raise AgentDocError(
             f"{path} is a folder, not a document", hint="give the path of a Markdown file"

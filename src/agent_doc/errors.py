@@ -72,3 +72,18 @@ def os_hint(exc: OSError, path: str | None = None) -> str:
     if code == errno.EIO:
         return f"the disk holding {where} reported an I/O error: check it"
     return f"check {where}"
+
+
+def missing_file_error(path: object) -> AgentDocError:
+    """The error for a path ``os.path.exists`` says is not there: :class:`FileNotFound`, or —
+    when a folder on the way may not be searched — the real cause (not "no such file")."""
+    import os
+
+    try:
+        os.stat(path)  # type: ignore[arg-type]
+    except FileNotFoundError:
+        return FileNotFound(path)
+    except OSError as exc:
+        p = os.fspath(path)  # type: ignore[arg-type]
+        return AgentDocError(f"cannot open {p}: {os_cause(exc, p)}", hint=os_hint(exc, p))
+    return FileNotFound(path)  # a dangling symlink
