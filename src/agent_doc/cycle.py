@@ -11,14 +11,22 @@
 4. The prompt is built and the agent called with **no** document lock held; elapsed seconds on
    stderr while waiting when stderr is a terminal.
 5. The response goes durably to ``.agent-doc/pending/<hash>.json`` (response, session id, the
-   exact sent text, agent, time) **before** the document is touched (C11). Ctrl-C or an agent
-   error before this point leaves document, snapshot and pending untouched.
+   document's session id, the exact sent text, agent, time) **before** the document is touched
+   (C11). Ctrl-C or an agent error before this point leaves document, snapshot and pending
+   untouched. Before the agent is called (issue 11), the journal's room is reserved
+   (:func:`reserve_pending`) and the document and snapshot writes are checked possible, so a
+   full disk or a folder we may not write fails *before* anything is paid; an answer the
+   journal still cannot hold is kept in a file the error names (:func:`rescue_answer`), or
+   printed — never dropped. A journal whose document was renamed meanwhile is found by the
+   document's session id (``recover NEWNAME``, ``run NEWNAME``).
 6–9. :func:`apply_response` (shared by all three commands), under the document lock: re-read;
    unchanged → sent text + response block; changed → :func:`agent_doc.merge.merge3way`; then
    ``resume`` is set surgically on the result; the result is swapped in (see below); the
    snapshot becomes **sent text + response block** with ``resume`` — not the merged text, so
    the user's edits made during the call show up in the next diff (C4); the pending file is
-   deleted. Ctrl-C is deferred during these few milliseconds.
+   deleted. Ctrl-C is deferred during these few milliseconds. Once the document holds the
+   answer, nothing fails the command any more: a snapshot that cannot be saved is a warning
+   and the journal stays, so ``recover`` records the snapshot later without a second answer.
 
 **The last-instant check (step 8).** SPEC A6 asks to confirm "just before the atomic replace"
 that the file still holds what was merged. Any check before ``rename`` leaves a window in which
@@ -326,7 +334,10 @@ def journal_answer(
             fix = f"copy the answer from standard output into {doc}"
         else:
             kept = f"it is kept in {where}"
-            fix = f"then run `mv '{where}' '{path}' && agent-doc recover {doc}`"
+            from shlex import quote
+
+            fix = (f"then run `mv {quote(where)} {quote(path)} && agent-doc recover "
+                   f"{quote(doc)}`")
         raise AgentDocError(
             f"the agent answered, but the answer for {doc} could not be journaled in {path}: "
             f"{os_cause(exc, path)}; {kept}; the document was not changed",
