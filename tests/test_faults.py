@@ -313,3 +313,38 @@ def test_init_on_a_full_disk_leaves_no_folders_behind(small_disk: SmallDisk) -> 
     assert "No space left on device" in r.stderr and "new.md" in r.stderr, r.stderr
     assert "hint: free some space" in r.stderr
     assert not (root / "notes").exists()
+
+
+def test_snapshot_failing_after_the_answer_was_written_is_a_warning(
+    project: Path, tmp_path: Path
+) -> None:
+    """Only the snapshot fails, after the document holds the answer (the agent itself takes
+    the permission away while it answers): exit 0 with a warning naming the snapshot — a
+    failure exit would invite a retry that pays and appends again — and `recover` records the
+    snapshot later without a second answer."""
+    snaps = project / ".agent-doc" / "snapshots"
+    agent = tmp_path / "chmod-agent"
+    agent.write_text(f"#!{sys.executable}\nimport os, sys\nsys.stdin.read()\n"
+                     f"os.chmod({str(snaps)!r}, 0o555)\nprint('The answer.')\n")
+    agent.chmod(0o755)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "agent-doc" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[agents.sly]\ncommand = "{agent}"\nprotocol = "text"\n')
+    doc = make_doc(project)
+    snaps.mkdir()
+    try:
+        r = unprivileged("run", str(doc), "--no-git", "--agent", "sly")
+    finally:
+        snaps.chmod(0o755)
+    assert r.returncode == 0, r
+    assert "could not write the response" not in r.stderr
+    assert "warning: the answer is in" in r.stderr and str(state(doc, "snapshot")) in r.stderr
+    assert "no permission to create a file in" in r.stderr, r.stderr
+    assert f"agent-doc recover {doc}" in r.stderr
+    assert doc.read_text().count("The answer.") == 1
+    assert state(doc, "pending").exists()
+    rec = run_cli("recover", str(doc))
+    assert rec.returncode == 0, rec
+    assert doc.read_text().count("The answer.") == 1
+    assert not state(doc, "pending").exists()
+    assert run_cli("diff", str(doc)).stdout == ""
