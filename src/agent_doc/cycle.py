@@ -59,6 +59,7 @@ import os
 import re
 import sys
 import time
+from stat import S_ISREG
 
 from agent_doc.document import read_document, set_field
 from agent_doc.errors import AgentDocError, FrontmatterError
@@ -771,7 +772,7 @@ def _moved_pending(doc: str, project: Project) -> str | None:
     for name in names:
         path = os.path.join(folder, name)
         try:
-            record = json.loads(read_bytes(path).decode("utf-8"))
+            record = json.loads(_read_nofollow(path).decode("utf-8"))
         except (OSError, ValueError):
             continue
         if not isinstance(record, dict) or record.get("agent_doc_session") != session:
@@ -787,13 +788,27 @@ def _moved_pending(doc: str, project: Project) -> str | None:
     return max(found)[1] if found else None
 
 
+def _read_nofollow(path: str) -> bytes:
+    """A file under ``.agent-doc/``, never through a symbolic link (SPEC A13)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _adopt_moved_pending(doc: str, project: Project) -> bool:
     """Move the journal of a renamed document to ``doc``'s own slot (the caller holds its
     submit lock). The new journal is written before the old one is deleted."""
     old = _moved_pending(doc, project)
     if old is None:
         return False
-    record = json.loads(read_bytes(old).decode("utf-8"))
+    record = json.loads(_read_nofollow(old).decode("utf-8"))
     _say(f"[submit] a response left pending for {record.get('file') or old} (session "
          f"{record.get('agent_doc_session')}) belongs to {doc}, which it was renamed to")
     record["document"] = os.path.realpath(doc)

@@ -21,8 +21,8 @@ Written by hand on ``os.posix_spawnp`` + ``select.poll`` rather than on ``subpro
 **Orphans** (``orphan_guard``, on by default with ``new_session``: every agent call). A program
 in its own session outlives a runner killed with SIGKILL (a watch daemon killed by the OOM
 killer or ``kill -9``): it would go on answering, paid for, into nothing. So the program is
-started through a small launcher (``python -I -S``, ~10 ms, never on the hotkey path — tmux
-calls run without it): the launcher becomes the session and group leader, forks a **guard**
+started through a small launcher (``python -I -S``: ~30–50 ms per agent call on the loaded
+2-core test machine; never on the hotkey path — tmux calls run without it): the launcher becomes the session and group leader, forks a **guard**
 that stays in that group (re-parented to init, holding none of the program's pipes), then
 ``exec``s the program, so the program keeps the launcher's pid, is ours to wait for and its
 exit status is its own. The guard blocks reading a pipe whose only write end is held by the
