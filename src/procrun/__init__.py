@@ -21,15 +21,16 @@ Written by hand on ``os.posix_spawnp`` + ``select.poll`` rather than on ``subpro
 **Orphans** (``orphan_guard``, on by default with ``new_session``: every agent call). A program
 in its own session outlives a runner killed with SIGKILL (a watch daemon killed by the OOM
 killer or ``kill -9``): it would go on answering, paid for, into nothing. So the program is
-started through a small launcher (``python -I -S``: ~30–50 ms per agent call on the loaded
-2-core test machine; never on the hotkey path — tmux calls run without it): the launcher becomes the session and group leader, forks a **guard**
-that stays in that group (re-parented to init, holding none of the program's pipes), then
-``exec``s the program, so the program keeps the launcher's pid, is ours to wait for and its
-exit status is its own. The guard blocks reading a pipe whose only write end is held by the
-runner (close-on-exec, so no other child inherits it). When the runner is done with the program
-it writes one byte and the guard exits quietly; when the runner dies, the kernel closes the
-write end, the guard reads end-of-file and stops the whole group — SIGTERM, ``kill_grace``
-seconds, SIGKILL (itself included). The group id cannot be reused while the guard lives in it.
+started through a small launcher (``_launcher.py`` run by ``python -I -S``: ~30–50 ms per
+agent call on the loaded 2-core test machine; never on the hotkey path — tmux calls run
+without it). The launcher becomes the session and group leader, forks a **guard** that stays
+in that group (re-parented to init, holding none of the program's pipes), then ``exec``s the
+program, so the program keeps the launcher's pid, is ours to wait for and its exit status is
+its own. The guard blocks reading a pipe whose only write end is held by the runner
+(close-on-exec, so no other child inherits it). When the runner is done with the program it
+writes one byte and the guard exits quietly; when the runner dies, the kernel closes the write
+end, the guard reads end-of-file and stops the whole group — SIGTERM, ``kill_grace`` seconds,
+SIGKILL (itself included). The group id cannot be reused while the guard lives in it.
 ``PR_SET_PDEATHSIG`` was not used: it reaches only the direct child (not what the agent
 started), fires on the death of the spawning *thread*, and cannot be set through
 ``posix_spawn``.
