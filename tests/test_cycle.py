@@ -552,7 +552,7 @@ def test_document_deleted_during_the_call_keeps_the_response_pending(
     doc.unlink()
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
-    assert "was deleted while the agent was answering" in err
+    assert "was deleted, renamed or moved while the agent was answering" in err
     assert "agent-doc recover" in err
     assert pending_path(doc).exists()
     doc.write_text(original)  # the user restores it

@@ -255,3 +255,123 @@ def test_relative_path_falls_back_to_the_root_when_not_in_the_working_directory(
     assert commits(git_project)[0][1] == ["notes/plan.md"]
     missing = run_cli("commit", "notes/nope.md", cwd=git_project / "elsewhere")
     assert missing.returncode == 1 and "file not found: notes/nope.md" in missing.stderr
+
+
+# -- git does only what the user would (issue 11 item 7) ------------------------------------
+
+
+def _answered(doc: Path) -> bool:
+    return "## Assistant" in doc.read_text()
+
+
+def test_ignored_document_is_never_committed(git_project: Path, fake_claude: Path) -> None:
+    (git_project / ".gitignore").write_text("private*.md\n")
+    git(git_project, "add", ".gitignore")
+    git(git_project, "commit", "-q", "-m", "ignore private notes")
+    doc = make_doc(git_project, "private-notes.md")
+    before = len(commits(git_project))
+    r = run_cli("run", str(doc))
+    assert r.returncode == 0, r
+    assert _answered(doc)
+    assert "ignored by git" in r.stderr
+    assert len(commits(git_project)) == before
+    assert git(git_project, "log", "--all", "--format=%H", "--", "private-notes.md") == ""
+    assert git(git_project, "ls-files", "--", "private-notes.md") == ""
+    c = run_cli("commit", str(doc))
+    assert c.returncode == 0 and "ignored by git" in c.stderr, c
+    assert git(git_project, "log", "--all", "--format=%H", "--", "private-notes.md") == ""
+
+
+def _break_commits(repo: Path, how: str, tmp: Path) -> dict[str, str]:
+    if how == "gpgsign":
+        gnupg = tmp / "gnupg-empty"
+        gnupg.mkdir(mode=0o700)
+        git(repo, "config", "commit.gpgsign", "true")
+        return {"GNUPGHOME": str(gnupg)}
+    if how == "hook":
+        hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+        hook.write_text("#!/bin/sh\necho 'hook says no' >&2\nexit 1\n")
+        hook.chmod(0o755)
+        return {}
+    assert how == "identity"
+    git(repo, "config", "user.useConfigOnly", "true")
+    return {"GIT_AUTHOR_NAME": "", "GIT_COMMITTER_NAME": "", "GIT_AUTHOR_EMAIL": "",
+            "GIT_COMMITTER_EMAIL": "", "EMAIL": ""}
+
+
+@pytest.mark.parametrize("how", ["gpgsign", "hook", "identity"])
+def test_failed_pre_commit_leaves_the_document_unstaged(
+    git_project: Path, fake_claude: Path, tmp_path: Path, how: str
+) -> None:
+    doc = make_doc(git_project)
+    git(git_project, "add", doc.name)
+    git(git_project, "commit", "-q", "-m", "the document, tracked")
+    with doc.open("a") as fh:
+        fh.write("A new question, not staged by the user\n")
+    (git_project / "other.txt").write_text("staged by the user\n")
+    git(git_project, "add", "other.txt")
+    env = _break_commits(git_project, how, tmp_path)
+    head = git(git_project, "rev-parse", "HEAD")
+    r = run_cli("run", str(doc), env=env)
+    assert r.returncode == 0, r
+    assert f"warning: could not commit {doc} before submitting" in r.stderr
+    assert _answered(doc)
+    assert git(git_project, "rev-parse", "HEAD") == head
+    assert git(git_project, "diff", "--cached", "--name-only").split() == ["other.txt"]
+
+
+def test_failed_commit_of_a_new_document_leaves_it_untracked(
+    git_project: Path, tmp_path: Path
+) -> None:
+    doc = make_doc(git_project, "fresh.md")
+    env = _break_commits(git_project, "hook", tmp_path)
+    r = run_cli("commit", str(doc), env=env)
+    assert r.returncode == 1 and "fresh.md" in r.stderr, r
+    assert git(git_project, "ls-files", "--", "fresh.md") == ""
+    assert git(git_project, "diff", "--cached", "--name-only") == ""
+
+
+def _conflict(repo: Path) -> None:
+    """Two branches that change README differently: `other` and `main`."""
+    git(repo, "checkout", "-q", "-b", "other")
+    (repo / "README").write_text("theirs\n")
+    git(repo, "commit", "-q", "-am", "theirs")
+    git(repo, "checkout", "-q", "main")
+    (repo / "README").write_text("ours\n")
+    git(repo, "commit", "-q", "-am", "ours")
+
+
+def _enter_state(repo: Path, state: str) -> None:
+    if state == "detached":
+        git(repo, "checkout", "-q", "--detach", "HEAD")
+        return
+    if state == "bisect":
+        git(repo, "bisect", "start")
+        return
+    _conflict(repo)
+    cmd = {"rebase": ["rebase", "other"], "merge": ["merge", "other"],
+           "cherry-pick": ["cherry-pick", "other"]}[state]
+    p = subprocess.run(["git", *cmd], cwd=repo, capture_output=True, text=True)
+    assert p.returncode != 0, "the conflict should stop the operation"
+
+
+@pytest.mark.parametrize("state", ["detached", "rebase", "merge", "cherry-pick", "bisect"])
+def test_no_commit_while_the_repository_is_mid_operation(
+    git_project: Path, fake_claude: Path, state: str
+) -> None:
+    (git_project / ".git" / "info" / "exclude").write_text(".agent-doc/\n")
+    _enter_state(git_project, state)
+    doc = make_doc(git_project)
+    head = git(git_project, "rev-parse", "HEAD")
+    status = git(git_project, "status", "--porcelain=v1")
+    r = run_cli("run", str(doc))
+    assert r.returncode == 0, r
+    assert _answered(doc)
+    assert "not committing" in r.stderr, r.stderr
+    assert git(git_project, "rev-parse", "HEAD") == head
+    # nothing staged, nothing of the user's operation touched
+    assert git(git_project, "status", "--porcelain=v1") == status
+    with doc.open("a") as fh:
+        fh.write("Again?\n")
+    r2 = run_cli("run", str(doc))
+    assert r2.returncode == 0 and git(git_project, "rev-parse", "HEAD") == head, r2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -175,3 +176,40 @@ def test_import_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=SRC), check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_sigkill_of_the_runner_stops_the_program_group(tmp_path: Path) -> None:
+    """The runner dies with SIGKILL (no handler runs): the guard sees its pipe close and stops
+    the program and what it started; nothing is left running, orphaned."""
+    pidfile = tmp_path / "pid"
+    waiter = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {SRC!r})
+        import procrun
+        procrun.run(["sh", "-c", "echo $$ > {pidfile}; sleep 60 & sleep 60; wait"],
+                    new_session=True, kill_grace=1.0)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", waiter])
+    deadline = time.monotonic() + 10
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline, "the program never started"
+        time.sleep(0.02)
+    agent_pid = int(pidfile.read_text())
+    assert _group_alive(agent_pid)
+    proc.kill()
+    proc.wait()
+    try:
+        assert _wait_group_gone(agent_pid), "the program outlived its runner"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(agent_pid, signal.SIGKILL)
+
+
+def test_guarded_program_keeps_its_pid_status_and_pipes() -> None:
+    done = procrun.run(["sh", "-c", 'echo "$$ $(ps -o pgid= -p $$)"; cat; exit 7'], b"in",
+                       new_session=True)
+    assert done.returncode == 7
+    pid, pgid, rest = done.stdout.decode().split(maxsplit=2)
+    assert pid == pgid and rest == "in"
+    with pytest.raises(ValueError):
+        procrun.run(["true"], orphan_guard=True)

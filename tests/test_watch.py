@@ -411,3 +411,80 @@ def test_stop_never_cuts_a_write_back_in_half(project: Path, tmp_path: Path) -> 
     assert doc.read_text() == "# Doc\nsaved\nwritten by the cycle\n"
     text = log.read_text()
     assert "interrupted by the stop" in text and "Watch daemon stopped." in text
+
+
+# -- a daemon killed with SIGKILL (issue 11 item 4) -------------------------------------------
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
+def test_sigkill_of_the_daemon_stops_its_agent_and_the_restart_answers_the_save_once(
+    project: Path, fake_claude: Path, start_watch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = project / "doc.md"
+    doc.write_text("# Doc\n\n## User\n\nfirst\n")
+    register(project, doc)
+    assert run_cli("run", "doc.md", "--no-git", cwd=project).returncode == 0
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "hang")  # this call never answers
+    d = start_watch("--debounce", "50")
+    doc.write_text(doc.read_text() + "second, asked while the daemon dies\n")
+    calls = wait_for(lambda: len(claude_calls(fake_claude)) >= 2 and claude_calls(fake_claude),
+                     what="the daemon's agent call")
+    agent = calls[1]["pid"]
+    assert group_members(agent), "the agent leads its own process group"
+    d.proc.kill()  # SIGKILL: no handler, no cleanup of ours runs
+    d.proc.wait()
+    try:
+        wait_for(lambda: not group_members(agent), timeout=15,
+                 what="the orphaned agent's process group to be stopped")
+    finally:
+        for pid in group_members(agent):
+            os.kill(pid, signal.SIGKILL)
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "ok")
+    d2 = start_watch("--debounce", "50")
+    d2.wait_log("Submit complete: doc.md")
+    assert answers(doc) == 2
+    calls = claude_calls(fake_claude)
+    assert len(calls) == 3 and "second, asked" in calls[2]["prompt"]
+    d2.wait_log("(own write)")  # the daemon saw its own write-back and sent nothing
+    assert len(claude_calls(fake_claude)) == 3 and answers(doc) == 2
+
+
+def test_restarted_daemon_applies_a_pending_answer_without_a_new_call(
+    project: Path, fake_claude: Path, start_watch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = project / "doc.md"
+    doc.write_text("# Doc\n\n## User\n\nfirst\n")
+    register(project, doc)
+    assert run_cli("run", "doc.md", "--no-git", cwd=project).returncode == 0
+    p = Project.for_document(doc)
+    pending = Path(p.pending_path(doc))
+    monkeypatch.setenv("FAKE_CLAUDE_SLEEP", "1")
+    d = start_watch("--debounce", "50")
+    doc.write_text(doc.read_text() + "second\n")
+    wait_for(lambda: len(claude_calls(fake_claude)) >= 2, what="the daemon's agent call")
+    # hold the document lock: the answer is journaled, the write-back waits for us
+    with FileLock(p.doc_lock_path(doc)):
+        wait_for(pending.exists, what="the journaled answer")
+        d.proc.kill()
+        d.proc.wait()
+    assert answers(doc) == 1
+    monkeypatch.delenv("FAKE_CLAUDE_SLEEP")
+    d2 = start_watch("--debounce", "50")
+    d2.wait_log("Unchanged: doc.md")
+    assert answers(doc) == 2 and not pending.exists()
+    assert len(claude_calls(fake_claude)) == 2, "the pending answer was paid for again"
+    assert SnapshotStore(p).load(doc) == doc.read_text()

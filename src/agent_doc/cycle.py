@@ -11,14 +11,22 @@
 4. The prompt is built and the agent called with **no** document lock held; elapsed seconds on
    stderr while waiting when stderr is a terminal.
 5. The response goes durably to ``.agent-doc/pending/<hash>.json`` (response, session id, the
-   exact sent text, agent, time) **before** the document is touched (C11). Ctrl-C or an agent
-   error before this point leaves document, snapshot and pending untouched.
+   document's session id, the exact sent text, agent, time) **before** the document is touched
+   (C11). Ctrl-C or an agent error before this point leaves document, snapshot and pending
+   untouched. Before the agent is called (issue 11), the journal's room is reserved
+   (:func:`reserve_pending`) and the document and snapshot writes are checked possible, so a
+   full disk or a folder we may not write fails *before* anything is paid; an answer the
+   journal still cannot hold is kept in a file the error names (:func:`rescue_answer`), or
+   printed — never dropped. A journal whose document was renamed meanwhile is found by the
+   document's session id (``recover NEWNAME``, ``run NEWNAME``).
 6–9. :func:`apply_response` (shared by all three commands), under the document lock: re-read;
    unchanged → sent text + response block; changed → :func:`agent_doc.merge.merge3way`; then
    ``resume`` is set surgically on the result; the result is swapped in (see below); the
    snapshot becomes **sent text + response block** with ``resume`` — not the merged text, so
    the user's edits made during the call show up in the next diff (C4); the pending file is
-   deleted. Ctrl-C is deferred during these few milliseconds.
+   deleted. Ctrl-C is deferred during these few milliseconds. Once the document holds the
+   answer, nothing fails the command any more: a snapshot that cannot be saved is a warning
+   and the journal stays, so ``recover`` records the snapshot later without a second answer.
 
 **The last-instant check (step 8).** SPEC A6 asks to confirm "just before the atomic replace"
 that the file still holds what was merged. Any check before ``rename`` leaves a window in which
@@ -51,9 +59,10 @@ import os
 import re
 import sys
 import time
+from stat import S_ISREG
 
 from agent_doc.document import read_document, set_field
-from agent_doc.errors import AgentDocError, FileNotFound, FrontmatterError
+from agent_doc.errors import AgentDocError, FrontmatterError
 from agent_doc.merge import merge3way, newline_of
 from agent_doc.project import Project
 from agent_doc.record import Record
@@ -215,26 +224,154 @@ def _pending_path(project: Project, doc: str) -> str:
     return project.pending_path(doc)
 
 
-def write_pending(
-    project: Project, doc: str | os.PathLike[str], *, sent: str, response: str,
-    session_id: str | None, agent: str,
-) -> str:
-    doc = os.fspath(doc)
-    path = _pending_path(project, doc)
-    record = {
+def pending_record(
+    doc: str, *, sent: str, response: str, session_id: str | None, agent: str,
+    doc_session: str | None = None,
+) -> dict[str, Any]:
+    """The pending journal's record. ``session_id`` is the agent's conversation (``resume``);
+    ``agent_doc_session`` the document's own session id, by which a response whose document
+    was renamed meanwhile is found again (``status`` lists it, ``recover NEWNAME`` applies it).
+    """
+    return {
         "version": PENDING_VERSION,
         "document": os.path.realpath(doc),
         "file": doc,
         "agent": agent,
         "session_id": session_id,
+        "agent_doc_session": doc_session,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "pid": os.getpid(),
         "response": response,
         "sent": sent,
     }
+
+
+def write_pending(
+    project: Project, doc: str | os.PathLike[str], *, sent: str, response: str,
+    session_id: str | None, agent: str, doc_session: str | None = None,
+) -> str:
+    doc = os.fspath(doc)
+    path = _pending_path(project, doc)
+    record = pending_record(doc, sent=sent, response=response, session_id=session_id,
+                            agent=agent, doc_session=doc_session)
     atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1), mode=0o600,
                  make_parents=True)
     return path
+
+
+# -- reserving the journal before the agent is paid (issue 11) --------------------------------
+
+#: room kept for the answer itself, beyond the exact size of the rest of the record
+RESERVE_FOR_ANSWER = 256 * 1024
+
+
+def _reserve_path(project: Project, doc: str) -> str:
+    pending = _pending_path(project, doc)
+    return pending[: -len(".json")] + ".reserve" if pending.endswith(".json") else (
+        pending + ".reserve")
+
+
+def reserve_pending(project: Project, doc: str, *, sent: str) -> str:
+    """Before the agent is called: prove that its answer can be journaled, and keep the room.
+
+    ``pending/<hash>.reserve`` is created and allocated (``posix_fallocate``) with the size of
+    the record the answer will need (the sent text as JSON, plus :data:`RESERVE_FOR_ANSWER`).
+    A full disk, a folder we may not write, a missing ``.agent-doc/`` that cannot be made all
+    fail here — before anything is paid for — with the file and the real cause. When the answer
+    comes, :func:`journal_answer` frees the room and writes the journal in it.
+    """
+    from agent_doc.errors import os_cause, os_hint
+
+    path = _reserve_path(project, doc)
+    size = len(json.dumps(sent, ensure_ascii=False).encode("utf-8")) + RESERVE_FOR_ANSWER
+    fd = -1
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                     0o600)
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if fd >= 0:
+            os.close(fd)
+            fd = -1
+            _drop_reserve(path)
+        raise AgentDocError(
+            f"cannot reserve room for the answer to {doc} in {os.path.dirname(path)}: "
+            f"{os_cause(exc, path)}; nothing was sent to the agent",
+            hint=os_hint(exc, os.path.dirname(path)) + ", then run again",
+        ) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return path
+
+
+def _drop_reserve(path: str | None) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def journal_answer(
+    project: Project, doc: str, record: dict[str, Any], reserve: str | None = None
+) -> str:
+    """Write the paid answer durably to the pending journal (step 5). The reservation's room
+    is freed first, so the journal fits in it. If the write still fails, the answer is kept
+    elsewhere (see :func:`rescue_answer`) and the error says where — it is never dropped."""
+    from agent_doc.errors import os_cause, os_hint
+
+    _drop_reserve(reserve)
+    path = _pending_path(project, doc)
+    try:
+        atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1), mode=0o600,
+                     make_parents=True)
+    except OSError as exc:
+        where = rescue_answer(record, doc)
+        if where is None:
+            kept = ("it is printed on standard output above — copy it now, it is kept nowhere "
+                    "else")
+            fix = f"copy the answer from standard output into {doc}"
+        else:
+            kept = f"it is kept in {where}"
+            from shlex import quote
+
+            fix = (f"then run `mv {quote(where)} {quote(path)} && agent-doc recover "
+                   f"{quote(doc)}`")
+        raise AgentDocError(
+            f"the agent answered, but the answer for {doc} could not be journaled in {path}: "
+            f"{os_cause(exc, path)}; {kept}; the document was not changed",
+            hint=f"{os_hint(exc, os.path.dirname(path))}, {fix}",
+        ) from None
+    return path
+
+
+def rescue_answer(record: dict[str, Any], doc: str) -> str | None:
+    """Keep an answer the journal could not hold: in the user's state folder, else in the
+    temporary folder; None when neither could be written — then the answer text is printed on
+    standard output (the one place left)."""
+    import tempfile
+
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state")
+    stem = os.path.splitext(os.path.basename(doc))[0] or "document"
+    name = f"agent-doc-answer-{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
+    data = json.dumps(record, ensure_ascii=False, indent=1)
+    for folder in (os.path.join(state, "agent-doc", "rescued"), tempfile.gettempdir()):
+        target = os.path.join(folder, name)
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            atomic_write(target, data, mode=0o600)
+        except OSError:
+            continue
+        return target
+    try:
+        sys.stdout.write(record["response"] + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def load_pending(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -349,14 +486,23 @@ def apply_response(
     """Steps 6–9: merge the response into the document, write it, save the snapshot, drop the
     pending file. The caller holds the submit lock and has written the pending file; on any
     failure that file stays, and the error says how to apply it later."""
+    from agent_doc.errors import os_cause, os_hint
+
     doc = os.fspath(doc)
     try:
         return _apply(doc, project, sent=sent, response=response, session_id=session_id)
-    except (OSError, DecodeError) as exc:
+    except DecodeError as exc:
         raise AgentDocError(
             f"could not write the response into {doc}: {exc}",
             hint=f"the response is kept in {_pending_path(project, doc)}; fix the problem, then "
             f"run `agent-doc recover {doc}`",
+        ) from None
+    except OSError as exc:
+        raise AgentDocError(
+            f"could not write the response into {doc}: {os_cause(exc, doc)}; the document "
+            "was not changed",
+            hint=f"{os_hint(exc, doc)}; the response is kept in {_pending_path(project, doc)}: "
+            f"then run `agent-doc recover {doc}`",
         ) from None
 
 
@@ -389,9 +535,10 @@ def _apply(
             ) from None
         except FileNotFoundError:
             raise AgentDocError(
-                f"{doc} was deleted while the agent was answering",
-                hint=f"the response is kept in {_pending_path(project, doc)}; restore the file "
-                "and run `agent-doc recover FILE`",
+                f"{doc} was deleted, renamed or moved while the agent was answering",
+                hint=f"the response is kept in {_pending_path(project, doc)} (`agent-doc "
+                "status` lists it by session id); restore the file and run `agent-doc recover "
+                f"{doc}`, or, if you renamed it, run `agent-doc recover NEWNAME`",
             ) from None
         if not _writable(real):
             raise AgentDocError(
@@ -443,8 +590,20 @@ def _apply(
                 f"in {_pending_path(project, doc)}: run `agent-doc recover {doc}` when the "
                 "editor is quiet",
             )
-        store.save(doc, snapshot_text)
-        _delete_pending(project, doc)
+        # the document holds the answer now: what follows cannot fail the command (a retry
+        # would append it twice); a failure is a warning and the journal stays, so `recover`
+        # (or the next run) records the snapshot later without adding the answer again
+        try:
+            store.save(doc, snapshot_text)
+        except OSError as exc:
+            _warn_after_write(doc, store.path(doc), exc, project)
+        else:
+            try:
+                _delete_pending(project, doc)
+            except OSError as exc:
+                _say(f"warning: the answer is in {doc}, but its journal "
+                     f"{_pending_path(project, doc)} could not be deleted: {exc.strerror}; "
+                     "it is harmless (a later run sees the answer is there and deletes it)")
     if notes.get("merging"):
         if conflicts:
             _say(f"WARNING: {conflicts} merge conflict(s) in {doc}. Please resolve the conflict "
@@ -452,6 +611,15 @@ def _apply(
         else:
             _say("Merge successful — user edits preserved.")
     return SubmitResult("answered", response, conflicts, _sha(final_bytes))
+
+
+def _warn_after_write(doc: str, snapshot: str, exc: OSError, project: Project) -> None:
+    from agent_doc.errors import os_cause, os_hint
+
+    _say(f"warning: the answer is in {doc}, but its snapshot could not be saved: "
+         f"{os_cause(exc, snapshot)}; until it is, `agent-doc diff` shows the answer as a "
+         f"change (the answer stays journaled in {_pending_path(project, doc)})\n"
+         f"hint: {os_hint(exc, snapshot)}, then run `agent-doc recover {doc}`")
 
 
 def _save_aside(real: str, data: bytes) -> str:
@@ -510,10 +678,50 @@ class _Progress:
 # -- run ------------------------------------------------------------------------------------
 
 
+def _check_document_writable(doc: str) -> None:
+    """Before the agent is paid: the document can be written (its folder takes the temporary
+    file of the swap, the file itself is not read-only)."""
+    real = os.path.realpath(doc)
+    folder = os.path.dirname(real)
+    if not _writable(folder):
+        raise AgentDocError(
+            f"cannot write the answer into {doc}: no permission to create a file in {folder} "
+            "(the answer is written to a temporary file beside the document, then swapped in); "
+            "nothing was sent to the agent",
+            hint=f"make {folder} writable, then run again",
+        )
+    if not _writable(real):
+        raise AgentDocError(
+            f"cannot write the answer into {doc}: the file is read-only; nothing was sent to "
+            "the agent",
+            hint=f"make it writable (chmod u+w {doc}), then run again",
+        )
+
+
+def _check_snapshot_writable(doc: str, project: Project, text: str) -> None:
+    """Before the agent is paid: the snapshot can be written (else the answer would land in
+    the document and then show up as the user's change in the next diff)."""
+    from agent_doc.errors import os_cause, os_hint
+    from agent_doc.preflight import check_write
+    from agent_doc.snapshot import SnapshotStore
+
+    snap = SnapshotStore(project).path(doc)
+    try:
+        check_write(snap, len(text.encode("utf-8")))
+    except OSError as exc:
+        raise AgentDocError(
+            f"cannot save the snapshot of {doc} ({snap}): {os_cause(exc, snap)}; nothing was "
+            "sent to the agent",
+            hint=f"{os_hint(exc, snap)}, then run again",
+        ) from None
+
+
 def _check_document(path: str | os.PathLike[str]) -> str:
     doc = os.fspath(path)
     if not os.path.exists(doc):
-        raise FileNotFound(path)
+        from agent_doc.errors import missing_file_error
+
+        raise missing_file_error(path)  # not found, or not reachable: says which
     if os.path.isdir(doc):
         raise AgentDocError(
             f"{path} is a folder, not a document", hint="give the path of a Markdown file"
@@ -542,8 +750,79 @@ def submit(path: str | os.PathLike[str], options: SubmitOptions) -> SubmitResult
         lock.release()
 
 
+def _moved_pending(doc: str, project: Project) -> str | None:
+    """The pending journal of a document that was renamed or moved to ``doc`` while its agent
+    answered: a record in ``pending/`` with ``doc``'s session id whose own document is gone.
+    None when there is none (or ``doc`` has no session id)."""
+    folder = project.pending_dir
+    own = os.path.basename(_pending_path(project, doc))
+    try:
+        names = [n for n in os.listdir(folder) if n.endswith(".json") and n != own]
+    except OSError:
+        return None
+    if not names:
+        return None
+    try:
+        session = read_document(doc).session
+    except (AgentDocError, OSError):
+        return None
+    if not session:
+        return None
+    found: list[tuple[float, str]] = []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            record = json.loads(_read_nofollow(path).decode("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or record.get("agent_doc_session") != session:
+            continue
+        old = record.get("document")
+        if isinstance(old, str) and os.path.exists(old) and os.path.realpath(old) != (
+                os.path.realpath(doc)):
+            continue  # a copy: that document still exists and owns the answer
+        try:
+            found.append((os.stat(path).st_mtime, path))
+        except OSError:
+            continue
+    return max(found)[1] if found else None
+
+
+def _read_nofollow(path: str) -> bytes:
+    """A file under ``.agent-doc/``, never through a symbolic link (SPEC A13)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _adopt_moved_pending(doc: str, project: Project) -> bool:
+    """Move the journal of a renamed document to ``doc``'s own slot (the caller holds its
+    submit lock). The new journal is written before the old one is deleted."""
+    old = _moved_pending(doc, project)
+    if old is None:
+        return False
+    record = json.loads(_read_nofollow(old).decode("utf-8"))
+    _say(f"[submit] a response left pending for {record.get('file') or old} (session "
+         f"{record.get('agent_doc_session')}) belongs to {doc}, which it was renamed to")
+    record["document"] = os.path.realpath(doc)
+    record["file"] = doc
+    atomic_write(_pending_path(project, doc), json.dumps(record, ensure_ascii=False, indent=1),
+                 mode=0o600, make_parents=True)
+    os.unlink(old)
+    return True
+
+
 def _apply_left_pending(doc: str, project: Project) -> bool:
     record = load_pending(project, doc)
+    if record is None and _adopt_moved_pending(doc, project):
+        record = load_pending(project, doc)
     if record is None:
         return False
     _say(f"[submit] applying a response left pending by an earlier run "
@@ -601,23 +880,31 @@ def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
             _say(f"warning: could not commit {doc} before submitting: {exc.message}"
                  + (f" ({exc.hint})" if exc.hint else "") + "; continuing without the commit")
     prompt = build_prompt(text, diff, resumed=parsed.resume is not None)
-    _say(f"Submitting to {agent.name}...")
-    progress = sys.stderr.isatty() if options.progress is None else options.progress
-    with _Progress(agent.name, progress):
-        reply = agent.send(
-            prompt,
-            resume_id=parsed.resume,
-            fork=parsed.resume is None,
-            model=options.model or parsed.model,
-        )
-    response = clean_response(reply.text)
-    if not response.strip():
-        raise AgentError(
-            f"{agent.name} returned an empty response for {doc}",
-            hint="nothing was written; run again", agent=agent.name,
-        )
-    write_pending(project, doc, sent=text, response=response, session_id=reply.session_id,
-                  agent=agent.name)
+    # the answer must be journaled whatever happens: make sure it can be, before paying
+    _check_document_writable(doc)
+    _check_snapshot_writable(doc, project, text)
+    reserve = reserve_pending(project, doc, sent=text)
+    try:
+        _say(f"Submitting to {agent.name}...")
+        progress = sys.stderr.isatty() if options.progress is None else options.progress
+        with _Progress(agent.name, progress):
+            reply = agent.send(
+                prompt,
+                resume_id=parsed.resume,
+                fork=parsed.resume is None,
+                model=options.model or parsed.model,
+            )
+        response = clean_response(reply.text)
+        if not response.strip():
+            raise AgentError(
+                f"{agent.name} returned an empty response for {doc}",
+                hint="nothing was written; run again", agent=agent.name,
+            )
+        journal_answer(project, doc, pending_record(
+            doc, sent=text, response=response, session_id=reply.session_id, agent=agent.name,
+            doc_session=parsed.session), reserve)
+    finally:
+        _drop_reserve(reserve)
     result = apply_response(doc, project, sent=text, response=response,
                             session_id=reply.session_id)
     result.pending_applied = applied
@@ -675,9 +962,12 @@ def write_response(
     with project.submit_lock(doc, timeout=submit_wait()):
         applied = _apply_left_pending(doc, project)
         with project.doc_lock(doc):
-            sent = read_document(doc).text
-            write_pending(project, doc, sent=sent, response=text, session_id=session_id,
-                          agent="write")
+            parsed = read_document(doc)
+            sent = parsed.text
+            # the response read on stdin exists nowhere else: journal it, or keep it elsewhere
+            journal_answer(project, doc, pending_record(
+                doc, sent=sent, response=text, session_id=session_id, agent="write",
+                doc_session=parsed.session))
             result = apply_response(doc, project, sent=sent, response=text,
                                     session_id=session_id)
     result.pending_applied = applied
@@ -689,11 +979,13 @@ def recover(path: str | os.PathLike[str]) -> SubmitResult | None:
     """``agent-doc recover``: apply the pending response of ``path``; None if there is none."""
     doc = _check_document(path)
     project = Project.for_document(doc)
-    if not os.path.exists(_pending_path(project, doc)):
+    if not os.path.exists(_pending_path(project, doc)) and _moved_pending(doc, project) is None:
         return None
     with project.submit_lock(doc, timeout=submit_wait()):
         record = load_pending(project, doc)  # again, under the lock: another recover may
-        if record is None:  # have applied it meanwhile
+        if record is None and _adopt_moved_pending(doc, project):  # have applied it meanwhile
+            record = load_pending(project, doc)
+        if record is None:
             return None
         _say(f"Applying the pending response for {path} "
              f"({record.get('agent') or 'agent'}, {record.get('time') or 'unknown time'})")

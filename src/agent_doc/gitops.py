@@ -1,9 +1,14 @@
 """Git for session documents: the pre-commit, the ``-b`` branch and ``clean``'s squash (SPEC A9).
 
-* :func:`commit_document` — ``git add -f -- DOC`` then ``git commit --no-verify -m
+* :func:`commit_document` — ``git add -- DOC`` then ``git commit --no-verify -m
   "agent-doc(<stem>): <local YYYY-MM-DD HH:MM:SS>" -- DOC``. The pathspec limits the commit to
   the document: whatever else the user has staged stays staged and is not swept in (fixes C42).
-  A document with no change is not an error ("nothing to commit").
+  A document with no change is not an error ("nothing to commit"). git does only what the
+  user would: a document git ignores is never committed (no ``add -f``); no commit is made on
+  a detached HEAD or while a rebase, merge, cherry-pick, revert or bisect is in progress (a
+  warning, once per process, and the status ``skipped``); when the commit itself fails
+  (signing without a key, a failing ``prepare-commit-msg`` hook, no identity) the document's
+  index entry is put back as it was, so it is not left staged.
 * :func:`ensure_branch` — ``agent-doc/<stem>``; switches only when HEAD is not already on it, so
   an editor's open files are not checked out again on every ``-b`` run (fixes C45).
 * :func:`squash_session` — folds the **consecutive** agent-doc commits *of that document* at the
@@ -67,7 +72,8 @@ class Repo(FrozenRecord):
 
 class CommitOutcome(FrozenRecord):
     """What :func:`commit_document` did. ``status``: ``committed`` | ``nothing to commit`` |
-    ``no git`` (not in a repository, or git is not installed)."""
+    ``no git`` (not in a repository, or git is not installed) | ``skipped`` (the document is
+    ignored by git, or the repository is mid-operation; ``message`` says which)."""
 
     __slots__ = _fields = ("status", "message", "commit")
     status: str
@@ -221,14 +227,95 @@ def commit_document(doc: str | os.PathLike[str], *, project: object = None) -> C
     rel = os.path.relpath(real, repo.toplevel)
     where = f" for {doc}"
     with _lock(repo):
-        git(repo, "add", "-f", "--", rel, what=where)
+        busy = repository_busy(repo)
+        if busy is not None:
+            _say_once(f"busy:{repo.toplevel}:{busy}",
+                      f"warning: not committing in {repo.toplevel}: {busy}; agent-doc makes no "
+                      "commits until that is over (the cycle goes on without them)")
+            return CommitOutcome("skipped", busy)
+        if is_ignored(repo, rel):
+            _say_once(f"ignored:{real}",
+                      f"warning: {doc} is ignored by git (.gitignore): it is not committed")
+            return CommitOutcome("skipped", "ignored by git")
+        before = _index_entry(repo, rel)
+        git(repo, "add", "--", rel, what=where)
         staged = git(repo, "diff", "--cached", "--quiet", "--", rel, check=False)
         if staged.returncode == 0:
             return CommitOutcome("nothing to commit")
         message = f"agent-doc({stem_of(real)}): {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        git(repo, "commit", "--no-verify", "-q", "-m", message, "--", rel, what=where)
+        try:
+            git(repo, "commit", "--no-verify", "-q", "-m", message, "--", rel, what=where)
+        except GitError:
+            # a signing failure, a hook, no identity: the user did not stage the document
+            _restore_index_entry(repo, rel, before)
+            raise
         head = git(repo, "rev-parse", "HEAD", what=where).stdout.strip()
     return CommitOutcome("committed", message, head)
+
+
+#: what git leaves in its folder while an operation is in progress, and its name for users
+_IN_PROGRESS = (
+    ("rebase-merge", "a rebase is in progress"),
+    ("rebase-apply", "a rebase (or `git am`) is in progress"),
+    ("MERGE_HEAD", "a merge is in progress"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick is in progress"),
+    ("REVERT_HEAD", "a revert is in progress"),
+    ("BISECT_LOG", "a bisect is in progress"),
+)
+_said: set[str] = set()
+
+
+def _say_once(key: str, message: str) -> None:
+    if key not in _said:
+        _said.add(key)
+        _say(message)
+
+
+def repository_busy(repo: Repo) -> str | None:
+    """Why no commit should be made now (detached HEAD, a rebase, merge, cherry-pick, revert
+    or bisect in progress), or None. The user would not commit then either: a commit would
+    land in the middle of their operation."""
+    args = ["rev-parse"]
+    for name, _what in _IN_PROGRESS:
+        args += ["--git-path", name]
+    p = git(repo, *args, check=False)
+    paths = p.stdout.splitlines() if p.returncode == 0 else []
+    for (_name, what), path in zip(_IN_PROGRESS, paths, strict=False):
+        full = path if os.path.isabs(path) else os.path.join(repo.toplevel, path)
+        if os.path.exists(full):
+            return what
+    head = git(repo, "symbolic-ref", "-q", "HEAD", check=False)
+    if head.returncode != 0:
+        return "HEAD is detached (no branch is checked out)"
+    return None
+
+
+def is_ignored(repo: Repo, rel: str) -> bool:
+    """The document is ignored by git (``.gitignore``, ``info/exclude``) and not tracked."""
+    return git(repo, "check-ignore", "-q", "--", rel, check=False).returncode == 0
+
+
+def _index_entry(repo: Repo, rel: str) -> str | None:
+    """``MODE SHA`` of the document's index entry (stage 0), or None when it is not in it."""
+    out = git(repo, "ls-files", "-s", "--", rel, check=False).stdout
+    for line in out.splitlines():
+        meta, _tab, _name = line.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[2] == "0":
+            return f"{parts[0]} {parts[1]}"
+    return None
+
+
+def _restore_index_entry(repo: Repo, rel: str, entry: str | None) -> None:
+    """Put the document's index entry back as it was before our ``git add``."""
+    if entry is None:
+        p = git(repo, "rm", "--cached", "-q", "--", rel, check=False)
+    else:
+        mode, sha = entry.split()
+        p = git(repo, "update-index", "--cacheinfo", f"{mode},{sha},{rel}", check=False)
+    if p.returncode != 0:
+        _say(f"warning: could not unstage {rel} after the failed commit: "
+             f"{(p.stderr or p.stdout).strip()}; run `git restore --staged {rel}`")
 
 
 def current_branch(repo: Repo) -> str | None:
@@ -250,6 +337,11 @@ def ensure_branch(doc: str | os.PathLike[str]) -> str | None:
     with _lock(repo):
         if current_branch(repo) == branch:
             return branch
+        busy = repository_busy(repo)
+        if busy is not None and not busy.startswith("HEAD is detached"):
+            _say_once(f"busy-branch:{repo.toplevel}:{busy}",
+                      f"warning: not switching to branch {branch}: {busy}")
+            return None
         exists = git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False)
         args = ["checkout", branch] if exists.returncode == 0 else ["checkout", "-b", branch]
         try:

@@ -1228,6 +1228,12 @@ def project_status(project: Project, tmux: Tmux | None) -> dict[str, Any]:
                         if isinstance(data.get(k), str):
                             item["file"] = data[k]
                             break
+                    # by session id: a document renamed while its agent answered is found
+                    if isinstance(data.get("agent_doc_session"), str):
+                        item["session_id"] = data["agent_doc_session"]
+                    doc = data.get("document")
+                    if isinstance(doc, str):
+                        item["document_exists"] = os.path.exists(doc)
             except (OSError, ValueError):
                 item["unreadable"] = True
             try:

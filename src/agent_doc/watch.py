@@ -50,6 +50,12 @@ never cut in half. Agent processes left behind are sent SIGTERM. The pid file is
 Cycles run one at a time, in the main thread (as in the reference): a long agent call delays
 the other documents' cycles; their saves are kept and answered afterwards.
 
+After a restart (the daemon was killed with SIGKILL, say), :meth:`WatchDaemon.startup_scan`
+makes due at once every document with an answer left pending and every document saved since
+its last cycle: the pending answer is written back without a new agent call, and a save the
+dead daemon never saw is answered once. An agent still running for the dead daemon does not
+go on orphaned: :mod:`procrun`'s guard stops its process group when the daemon dies.
+
 Log lines go to stderr, each with the time. An agent error is logged and the daemon goes on.
 """
 
@@ -421,6 +427,27 @@ class WatchDaemon:
                 st.due = time.monotonic()
             st.stat = key
 
+    def startup_scan(self) -> None:
+        """What a daemon killed earlier (SIGKILL, OOM, a crash) left undone is due at start:
+        an answer journaled but not written back (the cycle applies it first and calls no
+        agent for it), and a document saved since its last cycle (a save no daemon saw). A
+        document never submitted (no snapshot) waits for its next save, as before."""
+        for st in self.docs.values():
+            reason = None
+            if os.path.exists(st.project.pending_path(st.path)):
+                reason = "an answer is pending (journaled, not written back)"
+            else:
+                try:
+                    data = st.path.read_bytes()
+                    snap = self._snapshot_bytes(st)
+                except Exception:
+                    continue  # gone or unreadable: the events and the safety scan handle it
+                if snap is not None and snap != data:
+                    reason = "changed since its last cycle"
+            if reason is not None:
+                log(f"{st.label}: {reason}; submitting it now")
+                st.due = time.monotonic()
+
     def _check_pid_file(self) -> None:
         try:
             raw = _read_text(self.project.watch_pid_path).strip()
@@ -467,6 +494,7 @@ class WatchDaemon:
         else:
             log(f"Watching {n} file(s): {', '.join(sorted(s.label for s in self.docs.values()))}")
         self._next_rescan = time.monotonic() + RESCAN_EVERY
+        self.startup_scan()
         while not self.stopping:
             timeout = self._timeout()
             if timeout > 0 and not self._inbox:
@@ -538,7 +566,8 @@ class WatchDaemon:
         except Exception as exc:
             log(f"warning: cannot read the snapshot of {st.label}: {exc}")
             snap = None
-        if snap is not None and snap == data:
+        if snap is not None and snap == data and not os.path.exists(
+                st.project.pending_path(st.path)):
             what = "own write" if digest == st.written_hash else "no change since the last cycle"
             log(f"Unchanged: {st.label} ({what})")
             return

@@ -17,6 +17,23 @@ Written by hand on ``os.posix_spawnp`` + ``select.poll`` rather than on ``subpro
   is stopped (SIGTERM, ``kill_grace`` seconds, then SIGKILL) and reaped before we go on;
 * a missing or non-executable program raises ``FileNotFoundError`` / ``PermissionError`` from
   the spawn itself, as ``subprocess`` does.
+
+**Orphans** (``orphan_guard``, on by default with ``new_session``: every agent call). A program
+in its own session outlives a runner killed with SIGKILL (a watch daemon killed by the OOM
+killer or ``kill -9``): it would go on answering, paid for, into nothing. So the program is
+started through a small launcher (``_launcher.py`` run by ``python -I -S``: ~30–50 ms per
+agent call on the loaded 2-core test machine; never on the hotkey path — tmux calls run
+without it). The launcher becomes the session and group leader, forks a **guard** that stays
+in that group (re-parented to init, holding none of the program's pipes), then ``exec``s the
+program, so the program keeps the launcher's pid, is ours to wait for and its exit status is
+its own. The guard blocks reading a pipe whose only write end is held by the runner
+(close-on-exec, so no other child inherits it). When the runner is done with the program it
+writes one byte and the guard exits quietly; when the runner dies, the kernel closes the write
+end, the guard reads end-of-file and stops the whole group — SIGTERM, ``kill_grace`` seconds,
+SIGKILL (itself included). The group id cannot be reused while the guard lives in it.
+``PR_SET_PDEATHSIG`` was not used: it reaches only the direct child (not what the agent
+started), fires on the death of the spawning *thread*, and cannot be set through
+``posix_spawn``.
 """
 
 from __future__ import annotations
@@ -26,6 +43,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 __all__ = ["Finished", "ProcessTimeout", "run"]
+
+#: the launcher of guarded programs (module docstring), run as a script: ``python -I -S``
+_LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_launcher.py")
 
 _SIGTERM = 15
 _SIGKILL = 9
@@ -72,14 +92,29 @@ def run(
     new_session: bool = False,
     kill_grace: float = 2.0,
     pipe_grace: float = 5.0,
+    orphan_guard: bool | None = None,
 ) -> Finished:
     """Run ``argv`` (looked up on PATH); ``stdin`` bytes are fed to it, ``None`` = /dev/null.
 
     Returns when the program exited and its pipes closed (or ``pipe_grace`` seconds after it
-    exited). Raises :class:`ProcessTimeout` after ``timeout`` seconds.
+    exited). Raises :class:`ProcessTimeout` after ``timeout`` seconds. ``orphan_guard``
+    (default: ``new_session``) stops the program's group if this process dies (module
+    docstring).
     """
+    import sys
+
     argv = list(argv)
     env = os.environ if env is None else env
+    guard = new_session if orphan_guard is None else orphan_guard
+    if guard and not new_session:
+        raise ValueError("orphan_guard needs new_session=True (the guard stops a group)")
+    guard_r = guard_w = -1
+    spawn_argv = argv
+    if guard and sys.executable:
+        program = _which(argv[0], env)  # missing/not executable: raised here, as by the spawn
+        guard_r, guard_w = os.pipe()  # both close-on-exec; the launcher gets guard_r below
+        spawn_argv = [sys.executable, "-I", "-S", _LAUNCHER, str(guard_r),
+                      repr(float(kill_grace)), program, *argv]
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if stdin is None:
@@ -87,8 +122,10 @@ def run(
     else:
         in_r, in_w = os.pipe()
     try:
+        if guard_r >= 0:
+            os.set_inheritable(guard_r, True)
         pid = os.posix_spawnp(
-            argv[0], argv, env,
+            spawn_argv[0], spawn_argv, env,
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, in_r, 0),
                 (os.POSIX_SPAWN_DUP2, out_w, 1),
@@ -97,19 +134,54 @@ def run(
             setsid=new_session,
         )
     except BaseException:
-        for fd in (out_r, err_r, in_w):
+        for fd in (out_r, err_r, in_w, guard_w):
             if fd >= 0:
                 os.close(fd)
         raise
     finally:
-        for fd in (out_w, err_w, in_r):
-            os.close(fd)
+        for fd in (out_w, err_w, in_r, guard_r):
+            if fd >= 0:
+                os.close(fd)
     try:
         return _communicate(pid, argv[0], stdin, in_w, out_r, err_r, timeout, new_session,
                             kill_grace, pipe_grace)
     finally:  # _communicate closes in_w itself, whatever happens
         os.close(out_r)
         os.close(err_r)
+        if guard_w >= 0:
+            # done with the program (it exited, or we stopped its group): the guard may go
+            try:
+                os.write(guard_w, b"x")
+            except OSError:
+                pass  # the guard is gone already
+            os.close(guard_w)
+
+
+def _which(name: str, env: Mapping[str, str]) -> str:
+    """The program ``posix_spawnp`` would run, or the error it would raise."""
+    import errno
+
+    def runnable(path: str) -> bool:
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+
+    if "/" in name:
+        if not os.path.exists(name):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        if not runnable(name):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return name
+    denied = False
+    for folder in (env.get("PATH") or os.defpath).split(os.pathsep):
+        path = os.path.join(folder or ".", name)
+        if runnable(path):
+            return path
+        if os.path.exists(path) and not os.path.isdir(path):
+            denied = True
+    if denied:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
 
 
 def _communicate(pid: int, name: str, data: bytes | None, in_w: int, out_r: int, err_r: int,

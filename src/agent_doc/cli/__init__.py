@@ -172,8 +172,9 @@ def run_command(fn, ns) -> int:  # type: ignore[no-untyped-def]
         _print_error(str(exc))
         return 1
     except OSError as exc:
-        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        _print_error(f"{exc.strerror or exc}{where}", "check that the path exists and is writable")
+        from agent_doc.errors import os_cause, os_hint
+
+        _print_error(os_cause(exc), os_hint(exc))
         return 1
     except Exception as exc:
         # errors of the tmux_router library (registry, tmux) carry user-facing messages

@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
         say(f"Committed {path} ({(outcome.commit or '')[:7]}: {outcome.message})")
     elif outcome.status == "nothing to commit":
         say(f"Nothing to commit for {path}")
+    elif outcome.status == "skipped":
+        say(f"Not committed: {path} ({outcome.message})")
     if args.json:
         emit_json({"file": path, "status": outcome.status, "commit": outcome.commit,
                    "message": outcome.message})

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from agent_doc.errors import FileNotFound
-
 TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,7 +15,9 @@ if TYPE_CHECKING:  # pragma: no cover
 def existing_file(path: str) -> str:
     """Validate that ``path`` is an existing regular file (or a link to one)."""
     if not os.path.exists(path):
-        raise FileNotFound(path)
+        from agent_doc.errors import missing_file_error
+
+        raise missing_file_error(path)
     return path
 
 

@@ -102,10 +102,15 @@ def run(args: argparse.Namespace) -> int:
     project = Project.for_document(path)
     agent = args.agent if args.agent else default_agent(project.root)
     text = scaffold(new_session_id(), agent, args.title)
+    made = _missing_folders(os.path.dirname(os.path.realpath(path)))
     try:
-        os.makedirs(os.path.dirname(os.path.realpath(path)), exist_ok=True)
-        with project.doc_lock(path):
-            create_new(path, text)
+        try:
+            os.makedirs(os.path.dirname(os.path.realpath(path)), exist_ok=True)
+            with project.doc_lock(path):
+                create_new(path, text)
+        except BaseException:
+            _remove_empty(made)  # a failed init leaves no folder behind: it changed nothing
+            raise
     except FileExistsError:
         raise AgentDocError(
             f"file already exists: {path}",
@@ -113,10 +118,32 @@ def run(args: argparse.Namespace) -> int:
             f"document with `agent-doc run {path}`",
         ) from None
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        from agent_doc.errors import os_cause, os_hint
+
+        reason = os_cause(exc, path)
         raise AgentDocError(
             reason if reason.startswith("cannot") else f"cannot create {path}: {reason}",
-            hint="check that the folder exists and is writable",
+            hint=os_hint(exc, os.path.dirname(os.path.abspath(path))),
         ) from None
     say(f"Created {path}")
     return 0
+
+
+def _missing_folders(folder: str) -> list[str]:
+    """The folders ``os.makedirs(folder)`` would create, deepest first."""
+    out: list[str] = []
+    while folder and not os.path.exists(folder):
+        out.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return out
+
+
+def _remove_empty(folders: list[str]) -> None:
+    for folder in folders:  # deepest first; a folder someone filled meanwhile stays
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break

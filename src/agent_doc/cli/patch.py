@@ -12,8 +12,11 @@ Steps:
    reference writes all input first); it runs in its own process group, which is killed after
    ``hook_timeout`` seconds (default 30) or on Ctrl-C; a non-zero exit aborts with the tail of
    the hook's stderr. Nothing has been written at that point.
-4. Under the document lock: re-read, re-parse, patch, atomic write (SPEC A4/A5). Then, under the
-   snapshot lock (taken inside the document lock, the usual order), the snapshot gets the same
+4. Under the document lock: re-read, re-parse, patch, atomic write (SPEC A4/A5). Under the
+   snapshot lock (taken inside the document lock, the usual order, *before* the document is
+   written, with the snapshot write proven possible by :func:`agent_doc.preflight.check_write`,
+   so a failure exit means nothing changed; a failure after the document write is a warning,
+   exit 0 — a retry must never append an entry twice), the snapshot gets the same
    patch (same timestamp) when it has the component, else the whole new document — so the patch
    does not show up as a user change in the next diff (§7.4; the reference writes the snapshot
    unlocked and non-atomically). With ``trigger = true`` the snapshot is left alone, so the
@@ -178,6 +181,7 @@ def patch_file(
     """The locked read-modify-write of the document (and its snapshot). Returns (old, new)."""
     from agent_doc.components import ComponentError, apply_patch, utc_stamp
     from agent_doc.document import decode_document, read_document_bytes, replace_document
+    from agent_doc.preflight import check_write
     from agent_doc.project import Project
     from agent_doc.snapshot import SnapshotStore
     from safefile import FileLock
@@ -195,20 +199,59 @@ def patch_file(
         raw = read_document_bytes(path)
         old = decode_document(raw, path)
         new = patched(old, path)
-        if new != old:
-            # an editor save landing between our read and write is merged, never overwritten
-            replace_document(path, raw, new)
-        if update_snapshot:
-            store = SnapshotStore(project)
-            with store.transaction(path) as txn:
-                snap_new: str | None = None
-                if txn.text is not None:
-                    try:
-                        snap_new = patched(txn.text, f"snapshot of {path}")
-                    except ComponentError:
-                        snap_new = None  # the snapshot lacks the component: baseline it all
-                txn.set(snap_new if snap_new is not None else new)
+        if not update_snapshot:
+            if new != old:
+                # an editor save landing between our read and write is merged, never lost
+                replace_document(path, raw, new)
+            return old, new
+        # the document and its snapshot change together, or neither does (a failure after
+        # the document was written would make a retry append the entry twice): the snapshot
+        # lock is taken and its write proven possible before the document is touched
+        store = SnapshotStore(project)
+        snap_file = store.path(path)
+        txn_cm = store.transaction(path)
+        try:
+            txn = txn_cm.__enter__()
+        except OSError as exc:
+            raise _snapshot_error(path, snap_file, exc) from None
+        try:
+            snap_new: str | None = None
+            if txn.text is not None:
+                try:
+                    snap_new = patched(txn.text, f"snapshot of {path}")
+                except ComponentError:
+                    snap_new = None  # the snapshot lacks the component: baseline it all
+            snap_text = snap_new if snap_new is not None else new
+            if snap_text != txn.text:
+                try:
+                    check_write(snap_file, len(snap_text.encode("utf-8")))
+                except OSError as exc:
+                    raise _snapshot_error(path, snap_file, exc) from None
+            if new != old:
+                replace_document(path, raw, new)
+            txn.set(snap_text)
+        except BaseException as exc:
+            txn_cm.__exit__(type(exc), exc, exc.__traceback__)  # nothing is written
+            raise
+        try:
+            txn_cm.__exit__(None, None, None)
+        except OSError as exc:
+            from agent_doc.errors import os_cause, os_hint
+
+            say(f"warning: the patch is written to {path}, but its snapshot could not be "
+                f"updated: {os_cause(exc, snap_file)}; the patch shows up as a change in the "
+                f"next diff\nhint: {os_hint(exc, snap_file)}")
     return old, new
+
+
+def _snapshot_error(path: str, snap_file: str, exc: OSError) -> AgentDocError:
+    from agent_doc.errors import os_cause, os_hint
+
+    return AgentDocError(
+        f"cannot update the snapshot of {path}: {os_cause(exc, snap_file)}; {path} was not "
+        "changed",
+        hint=f"{os_hint(exc, snap_file)}, then run the patch again",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

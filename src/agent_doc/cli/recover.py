@@ -2,7 +2,9 @@
 that died after the agent answered (SPEC A1, A6) — with the same write-back as ``run``.
 
 No pending response → says so and exits 0. Applying one twice is harmless: a response already
-in the document is recognised and not added again.
+in the document is recognised and not added again. A response left pending under the
+document's old name (it was renamed or moved while the agent answered) is found by the
+document's session id (``agent-doc status`` lists it) and applied to FILE.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
 
-DESCRIPTION = "Apply a response that an interrupted run left pending for FILE."
+DESCRIPTION = (
+    "Apply a response that an interrupted run left pending for FILE (also one left under its\n"
+    "old name, if FILE was renamed or moved while the agent answered)."
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,8 @@ Under the document's locks, in the fixed order submit → document → snapshot 
    ``resume`` is not rewritten at all, and one without frontmatter does not gain a ``{}``
    block as in the reference);
 3. the **snapshot** is deleted under the snapshot lock, so the next diff shows the whole
-   document.
+   document. That lock is taken, and the deletion checked possible, before step 2: a failure
+   exit means nothing changed (a deletion failing after the edit is a warning).
 
 The session UUID is **kept**, as in the reference (the pane binding survives). A pending
 response (``.agent-doc/pending/<hash>.json``) is **not** deleted: it is an answer that was
@@ -40,15 +41,46 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def reset_document(path: str) -> tuple[bool, bool, bool]:
     """Reset ``path``; returns ``(resume_removed, snapshot_deleted, pending_exists)``."""
     from agent_doc.document import edit_document, set_field
+    from agent_doc.errors import AgentDocError, os_cause, os_hint
     from agent_doc.project import Project
     from agent_doc.snapshot import SnapshotStore
 
     project = Project.for_document(path)
+    store = SnapshotStore(project)
+    snap = store.path(path)
     with project.submit_lock(path), project.doc_lock(path):
-        old, new = edit_document(
-            path, lambda text: set_field(text, "resume", None, path), project=project
-        )
-        deleted = SnapshotStore(project).delete(path)
+        # both changes or neither: the snapshot lock is taken and its deletion proven possible
+        # before the document is edited (a failure exit means nothing changed)
+        try:
+            snap_lock = store.lock(path)
+            snap_lock.acquire()
+        except OSError as exc:
+            raise AgentDocError(
+                f"cannot reset {path}: its snapshot {snap} cannot be locked: "
+                f"{os_cause(exc, snap)}; nothing was changed",
+                hint=f"{os_hint(exc, os.path.dirname(snap))}, then run the reset again",
+            ) from None
+        try:
+            folder = os.path.dirname(snap)
+            if os.path.exists(snap) and not os.access(folder, os.W_OK, effective_ids=True):
+                raise AgentDocError(
+                    f"cannot reset {path}: its snapshot {snap} cannot be deleted (no "
+                    f"permission to change {folder}); nothing was changed",
+                    hint=f"check the permissions of {folder} (`ls -ld`), then run the reset "
+                    "again",
+                )
+            old, new = edit_document(
+                path, lambda text: set_field(text, "resume", None, path), project=project
+            )
+            try:
+                deleted = store.delete(path)
+            except OSError as exc:  # the document changed already: a warning, not a failure
+                deleted = False
+                say(f"warning: `resume` was removed from {path}, but its snapshot could not "
+                    f"be deleted: {os_cause(exc, snap)}\nhint: {os_hint(exc, snap)}, then run "
+                    "the reset again")
+        finally:
+            snap_lock.release()
         pending = os.path.exists(project.pending_path(path))
     return old != new, deleted, pending
 

@@ -31,7 +31,13 @@ def render(st: dict[str, Any]) -> str:
     lines.append(f"pending responses: {len(pending)}")
     for p in pending:
         what = p.get("file") or p["path"]
-        lines.append(f"  {what} (since {p.get('since', '?')}) — apply with `agent-doc recover`")
+        session = f" session {p['session_id']}" if p.get("session_id") else ""
+        if p.get("document_exists") is False:
+            how = ("its document is gone — if you renamed it, `agent-doc recover NEWNAME` "
+                   "applies it")
+        else:
+            how = "apply with `agent-doc recover`"
+        lines.append(f"  {what}{session} (since {p.get('since', '?')}) — {how}")
     w = st["watch"]
     if w["running"]:
         lines.append(f"watch: running (pid {w['pid'] if w['pid'] is not None else '?'})")
