@@ -61,10 +61,12 @@ from safefile import (
     BusyError,
     DecodeError,
     atomic_write,
+    doc_mode,
     exchange_write,
     read_bytes,
     read_holder,
     read_settled,
+    unlink_state,
 )
 
 try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~3 ms at start-up
@@ -232,15 +234,17 @@ def write_pending(
         "response": response,
         "sent": sent,
     }
+    # a copy of the document's text: never more readable than the document; never written
+    # through a link planted under .agent-doc/
     atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1), mode=0o600,
-                 make_parents=True)
+                 make_parents=True, state_root=project.root)
     return path
 
 
 def load_pending(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = _pending_path(project, doc)
     try:
-        raw = read_bytes(path)
+        raw = read_bytes(path, state_root=project.root)
     except FileNotFoundError:
         return None
     try:
@@ -263,10 +267,7 @@ def load_pending(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any
 
 
 def _delete_pending(project: Project, doc: str) -> None:
-    try:
-        os.unlink(_pending_path(project, doc))
-    except FileNotFoundError:
-        pass
+    unlink_state(_pending_path(project, doc), state_root=project.root)
 
 
 # -- swapping the new text in (step 8) ------------------------------------------------------
@@ -457,7 +458,7 @@ def _apply(
 def _save_aside(real: str, data: bytes) -> str:
     """Keep a version of the document we could not merge next to it (never overwriting)."""
     saved = f"{real}.agent-doc-saved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    atomic_write(saved, data)
+    atomic_write(saved, data, mode=doc_mode(real))  # no more readable than the document
     return saved
 
 

@@ -172,7 +172,10 @@ def run_command(fn, ns) -> int:  # type: ignore[no-untyped-def]
         return 1
     except OSError as exc:
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        _print_error(f"{exc.strerror or exc}{where}", "check that the path exists and is writable")
+        hint = getattr(exc, "hint", None) or "check that the path exists and is writable"
+        if getattr(exc, "message", None):  # safefile.NotRegularFileError: names the path itself
+            where = ""
+        _print_error(f"{exc.strerror or exc}{where}", hint)
         return 1
     except Exception as exc:
         # errors of the tmux_router library (registry, tmux) carry user-facing messages

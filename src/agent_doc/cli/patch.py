@@ -191,7 +191,7 @@ def patch_file(
             path=where, stamp=stamp,
         )
 
-    with FileLock(project.doc_lock_path(path), what=f"document {path}"):
+    with FileLock(project.doc_lock_path(path), what=f"document {path}", state_root=project.root):
         raw = read_document_bytes(path)
         old = decode_document(raw, path)
         new = patched(old, path)
