@@ -474,6 +474,11 @@ def _open_regular(path: str) -> int:
         if not stat.S_ISREG(st.st_mode):
             raise document_kind_error(path, st.st_mode) from None
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # a socket (or a device without its driver) cannot open
+            raise
+        st = os.stat(path)
+        raise document_kind_error(path, st.st_mode) from None
     try:
         st = os.fstat(fd)
     except BaseException:
