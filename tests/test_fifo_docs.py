@@ -91,6 +91,7 @@ def test_a_socket_document_is_refused(project: Path) -> None:
 
 
 def test_init_refuses_a_fifo_and_leaves_it(project: Path) -> None:
+    """A guard (init never overwrote anything): the FIFO is neither opened nor replaced."""
     fifo = project / "notes.md"
     os.mkfifo(fifo)
     r = _cli("init", str(fifo), cwd=project)
@@ -131,7 +132,8 @@ def test_a_fifo_under_agent_doc_never_hangs_a_command(
         Path(proj.state_dir, sub).mkdir()
     fifo = Path(proj.state_dir, place.format(h=h))
     os.mkfifo(fifo)
-    env_agent = ["--agent", "offline"] if args[0] == "run" and "--agent" not in args else []
+    # `run` reads config.toml only to choose the agent: that case names none
+    env_agent = ["--agent", "offline"] if args[0] == "run" and place != "config.toml" else []
     r = _cli(*(a.format(d=str(doc)) for a in args), *env_agent, cwd=project)
     assert "Traceback" not in r.stderr, r
     if r.returncode != 0:
