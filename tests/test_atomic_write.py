@@ -490,3 +490,80 @@ def test_rename_exchange_swaps_and_reports_errno(
     assert info.value.errno == errno.ENOENT
     fn = atomic._renameat2
     assert type(fn).__module__ == ("ctypes" if via == "ctypes" else atomic.__name__)
+
+
+# -- state files never follow a link; documents must be regular files (issue 11) -------------
+
+
+def _child(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a real child process, with a timeout that catches a hang."""
+    try:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"hung: {code}")
+
+
+def test_a_state_write_refuses_a_link_and_leaves_its_target(tmp_path: Path) -> None:
+    from safefile import NotRegularFileError
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    state = tmp_path / "proj" / ".agent-doc"
+    state.mkdir(parents=True)
+    (state / "sessions.json").symlink_to(victim)
+    with pytest.raises(NotRegularFileError) as info:
+        atomic_write(state / "sessions.json", "{}", state_root=str(tmp_path / "proj"))
+    assert "symbolic link" in str(info.value) and "rm " in info.value.hint
+    assert victim.read_bytes() == b"precious\n"
+    # a linked folder below the state root is refused too
+    (tmp_path / "elsewhere").mkdir()
+    (state / "snapshots").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(NotRegularFileError):
+        atomic_write(state / "snapshots" / "x.md", "x", make_parents=True,
+                     state_root=str(tmp_path / "proj"))
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_state_mode_is_exact_and_narrowed_by_the_umask(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    target.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        atomic_write(target, "new", mode=0o600, state_root=str(tmp_path))
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600  # narrowed, not kept at 0644
+        atomic_write(target, "newer", mode=0o666, state_root=str(tmp_path))
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644  # the umask still applies
+    finally:
+        os.umask(old)
+
+
+def test_reading_a_fifo_is_refused_not_blocked_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "doc.md"
+    os.mkfifo(fifo)
+    for fn in ("read_bytes", "read_text", "read_settled"):
+        p = _child(f"import sys\nfrom safefile import {fn}\n"
+                   "try:\n    {fn}(sys.argv[1])\nexcept OSError as e:\n    print(e)\n"
+                   .replace("{fn}", fn), str(fifo))
+        assert "is a FIFO (named pipe), not a regular file" in p.stdout, p
+    p = _child("import sys\nfrom safefile import atomic_write\n"
+               "try:\n    atomic_write(sys.argv[1], 'x')\nexcept OSError as e:\n    print(e)\n",
+               str(fifo))
+    assert "FIFO" in p.stdout and stat.S_ISFIFO(os.lstat(fifo).st_mode), p
+
+
+def test_append_line_refuses_a_link_and_a_fifo(tmp_path: Path) -> None:
+    from safefile import NotRegularFileError, append_line
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    (tmp_path / "claims.log").symlink_to(victim)
+    with pytest.raises(NotRegularFileError):
+        append_line(tmp_path / "claims.log", "Claimed x\n")
+    assert victim.read_bytes() == b"precious\n"
+    os.mkfifo(tmp_path / "fifo.log")
+    p = _child("import sys\nfrom safefile import append_line\n"
+               "try:\n    append_line(sys.argv[1], 'x\\n')\nexcept OSError as e:\n    print(e)\n",
+               str(tmp_path / "fifo.log"))
+    assert "FIFO" in p.stdout, p

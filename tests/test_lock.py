@@ -344,3 +344,36 @@ def test_lock_folder_is_created(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "c.lock"
     with FileLock(path):
         assert path.exists()
+
+
+def test_a_linked_lock_file_is_refused_and_its_target_never_blanked(tmp_path: Path) -> None:
+    """The holder record (and its blanking on release) would overwrite a link's target."""
+    from safefile import NotRegularFileError
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n" * 40)
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "x.lock").symlink_to(victim)
+    with pytest.raises(NotRegularFileError) as info:
+        FileLock(tmp_path / "locks" / "x.lock").acquire()
+    assert "symbolic link" in str(info.value)
+    assert victim.read_bytes() == b"precious\n" * 40
+    # with a state root, a linked folder below it is refused as well
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "locks").symlink_to(tmp_path / "locks")
+    with pytest.raises(NotRegularFileError):
+        FileLock(tmp_path / "root" / "locks" / "y.lock", state_root=str(tmp_path / "root")
+                 ).acquire()
+    assert not (tmp_path / "locks" / "y.lock").exists()
+
+
+def test_probing_a_fifo_named_like_a_lock_never_hangs(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "a.lock")
+    code = ("import sys\nfrom safefile import held_locks, read_holder\n"
+            "print(held_locks(sys.argv[1]), read_holder(sys.argv[1] + '/a.lock'))\n")
+    try:
+        p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                           text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("held_locks blocked on a FIFO")
+    assert p.stdout.strip() == "[] None", p

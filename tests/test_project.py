@@ -133,3 +133,16 @@ def test_hash_of_a_path_that_is_not_utf8(tmp_path: Path) -> None:
         fh.write(b"x")
     lossy = os.path.realpath(folder) + "/caf\ufffd.md".encode()
     assert doc_hash(os.fsdecode(name)) == hashlib.sha256(lossy).hexdigest()
+
+
+def test_ensure_dirs_refuses_a_linked_state_folder(tmp_path: Path) -> None:
+    from safefile import NotRegularFileError
+
+    root = tmp_path / "proj"
+    (root / ".agent-doc").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (root / ".agent-doc" / "locks").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(NotRegularFileError) as info:
+        Project(root).ensure_dirs()
+    assert str(root / ".agent-doc" / "locks") in str(info.value)
+    assert list((tmp_path / "elsewhere").iterdir()) == []

@@ -125,3 +125,21 @@ def test_transactions_lose_no_update_across_processes(project: Path) -> None:
     ]  # different working directories: state never depends on the CWD (C13)
     assert [p.wait(timeout=120) for p in procs] == [0] * 6
     assert SnapshotStore(Project.for_document(doc)).load(doc) == "240"
+
+
+def test_a_linked_snapshot_is_refused_never_read_or_written(tmp_path: Path) -> None:
+    from safefile import NotRegularFileError
+
+    root = tmp_path / "proj"
+    (root / ".agent-doc" / "snapshots").mkdir(parents=True)
+    doc = root / "d.md"
+    doc.write_text("hello\n")
+    secret = tmp_path / "secret"
+    secret.write_text("a private key\n")
+    store = SnapshotStore(Project(root))
+    os.symlink(secret, store.path(doc))
+    for call in (lambda: store.peek(doc), lambda: store.load(doc),
+                 lambda: store.save(doc, "x")):
+        with pytest.raises(NotRegularFileError):
+            call()
+    assert secret.read_text() == "a private key\n"

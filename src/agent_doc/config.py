@@ -348,9 +348,10 @@ def read_toml(
     file does not exist): the trust check hashes exactly what was parsed."""
     err = error or ConfigError
     path = os.fspath(path)
+    from safefile import read_bytes
+
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_bytes(path)  # a FIFO there is refused, never blocked on
     except FileNotFoundError:
         return None, None
     except IsADirectoryError:
@@ -536,9 +537,10 @@ def locate(path: str | os.PathLike[str], dotted: tuple[str, ...]) -> int | None:
     Tracks ``[table]`` headers and dotted ``a.b = ...`` keys. Falls back to the line of the
     closest enclosing table header, then to None (e.g. for inline tables).
     """
+    from safefile import read_bytes
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
+        lines = read_bytes(path).decode("utf-8", "replace").splitlines()
     except OSError:
         return None
     table: tuple[str, ...] = ()

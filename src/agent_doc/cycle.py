@@ -70,10 +70,13 @@ from safefile import (
     BusyError,
     DecodeError,
     atomic_write,
+    doc_mode,
     exchange_write,
+    open_state,
     read_bytes,
     read_holder,
     read_settled,
+    unlink_state,
 )
 
 try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~3 ms at start-up
@@ -254,8 +257,10 @@ def write_pending(
     path = _pending_path(project, doc)
     record = pending_record(doc, sent=sent, response=response, session_id=session_id,
                             agent=agent, doc_session=doc_session)
+    # a copy of the document's text: never more readable than the document; never written
+    # through a link planted under .agent-doc/
     atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1), mode=0o600,
-                 make_parents=True)
+                 make_parents=True, state_root=project.root)
     return path
 
 
@@ -286,9 +291,8 @@ def reserve_pending(project: Project, doc: str, *, sent: str) -> str:
     size = len(json.dumps(sent, ensure_ascii=False).encode("utf-8")) + RESERVE_FOR_ANSWER
     fd = -1
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
-                     0o600)
+        fd = open_state(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600,
+                        state_root=project.root)
         os.posix_fallocate(fd, 0, size)
     except OSError as exc:
         if fd >= 0:
@@ -326,7 +330,7 @@ def journal_answer(
     path = _pending_path(project, doc)
     try:
         atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1), mode=0o600,
-                     make_parents=True)
+                     make_parents=True, state_root=project.root)
     except OSError as exc:
         where = rescue_answer(record, doc)
         if where is None:
@@ -377,7 +381,7 @@ def rescue_answer(record: dict[str, Any], doc: str) -> str | None:
 def load_pending(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = _pending_path(project, doc)
     try:
-        raw = read_bytes(path)
+        raw = read_bytes(path, state_root=project.root)
     except FileNotFoundError:
         return None
     try:
@@ -400,10 +404,7 @@ def load_pending(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any
 
 
 def _delete_pending(project: Project, doc: str) -> None:
-    try:
-        os.unlink(_pending_path(project, doc))
-    except FileNotFoundError:
-        pass
+    unlink_state(_pending_path(project, doc), state_root=project.root)
 
 
 # -- swapping the new text in (step 8) ------------------------------------------------------
@@ -625,7 +626,7 @@ def _warn_after_write(doc: str, snapshot: str, exc: OSError, project: Project) -
 def _save_aside(real: str, data: bytes) -> str:
     """Keep a version of the document we could not merge next to it (never overwriting)."""
     saved = f"{real}.agent-doc-saved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    atomic_write(saved, data)
+    atomic_write(saved, data, mode=doc_mode(real))  # no more readable than the document
     return saved
 
 
@@ -707,7 +708,7 @@ def _check_snapshot_writable(doc: str, project: Project, text: str) -> None:
 
     snap = SnapshotStore(project).path(doc)
     try:
-        check_write(snap, len(text.encode("utf-8")))
+        check_write(snap, len(text.encode("utf-8")), state_root=project.root)
     except OSError as exc:
         raise AgentDocError(
             f"cannot save the snapshot of {doc} ({snap}): {os_cause(exc, snap)}; nothing was "
@@ -814,7 +815,7 @@ def _adopt_moved_pending(doc: str, project: Project) -> bool:
     record["document"] = os.path.realpath(doc)
     record["file"] = doc
     atomic_write(_pending_path(project, doc), json.dumps(record, ensure_ascii=False, indent=1),
-                 mode=0o600, make_parents=True)
+                 mode=0o600, make_parents=True, state_root=project.root)
     os.unlink(old)
     return True
 

@@ -597,10 +597,12 @@ def read_document_bytes(path: str | os.PathLike[str]) -> bytes:
     """The document's bytes, read once no process has it open for writing.
 
     An editor saving in place (truncate, then write) is waited out, so we never take a
-    half-saved file for the document (see :func:`safefile.read_settled`).
+    half-saved file for the document (see :func:`safefile.read_settled`). Only a regular file
+    (after the document's own symlink) is a document: a FIFO, socket or device is refused
+    before anything could block on it.
     """
     from agent_doc.errors import AgentDocError, FileNotFound
-    from safefile import BusyError, read_settled
+    from safefile import BusyError, NotRegularFileError, read_settled
 
     try:
         return read_settled(path)
@@ -617,6 +619,8 @@ def read_document_bytes(path: str | os.PathLike[str]) -> bytes:
             f"{path} is a folder, not a document",
             hint="give the path of a Markdown file inside it",
         ) from None
+    except NotRegularFileError as exc:  # a FIFO, socket or device: refused before any read
+        raise AgentDocError(exc.message, hint=exc.hint) from None
     except PermissionError:
         raise AgentDocError(
             f"cannot read {path}: permission denied", hint="check the file's permissions"
@@ -742,7 +746,9 @@ def edit_document(
     from safefile import FileLock
 
     proj = project if isinstance(project, Project) else Project.for_document(path)
-    with FileLock(proj.doc_lock_path(path), what=f"document {os.fspath(path)}"):
+    with FileLock(
+        proj.doc_lock_path(path), what=f"document {os.fspath(path)}", state_root=proj.root
+    ):
         raw = read_document_bytes(path)
         old = decode_document(raw, path)
         parse(old, path)  # never write a document whose frontmatter does not parse

@@ -21,9 +21,23 @@ def _writable(path: str) -> bool:
     return os.access(path, os.W_OK)
 
 
-def check_write(path: str, size: int, *, make_parents: bool = True) -> None:
-    """Raise the ``OSError`` an atomic write of ``size`` bytes to ``path`` would meet now."""
-    target = os.path.realpath(path)
+def check_write(
+    path: str, size: int, *, make_parents: bool = True, state_root: str | None = None
+) -> None:
+    """Raise the ``OSError`` an atomic write of ``size`` bytes to ``path`` would meet now.
+
+    With ``state_root`` (a state file under ``.agent-doc/``), nothing is followed through a
+    link: the folders are checked like every state write does and a link at ``path`` is
+    refused (:class:`safefile.NotRegularFileError`), so the probe never lands outside."""
+    if state_root is not None:
+        from safefile.state import check_state_folders, state_link_error
+
+        check_state_folders(path, state_root, create=make_parents)
+        if os.path.islink(path):
+            raise state_link_error(path)
+        target = path
+    else:
+        target = os.path.realpath(path)
     folder = os.path.dirname(target)
     if make_parents:
         os.makedirs(folder, exist_ok=True)

@@ -17,6 +17,10 @@ pending response        ``.agent-doc/pending/<hash>.json``
 
 Lock order, always: submit → document → snapshot → registry.
 
+All of it is *state* (``safefile.state``): every reader and writer passes ``state_root=root``,
+so nothing below the root — ``.agent-doc`` itself, its folders, its files — is ever followed
+through a symbolic link (a cloned project could carry links to anywhere).
+
 Every path here is a plain ``str`` built with ``os.path``: ``pathlib`` costs ~4.5 ms of
 start-up (it imports ``urllib.parse``, ``ipaddress`` and ``ntpath``), paid by every hotkey
 command. Callers that want ``Path`` objects wrap them.
@@ -177,19 +181,27 @@ class Project:
         from safefile import FileLock
 
         return FileLock(
-            self.submit_lock_path(doc), timeout=timeout, what=f"submit cycle of {os.fspath(doc)}"
+            self.submit_lock_path(doc), timeout=timeout, what=f"submit cycle of {os.fspath(doc)}",
+            state_root=self.root,
         )
 
     def doc_lock(self, doc: str | os.PathLike[str], *, timeout: float | None = None) -> FileLock:
         """The lock held briefly by every writer of ``doc`` or its snapshot (SPEC A4)."""
         from safefile import FileLock
 
-        return FileLock(self.doc_lock_path(doc), timeout=timeout, what=f"document {os.fspath(doc)}")
+        return FileLock(
+            self.doc_lock_path(doc), timeout=timeout, what=f"document {os.fspath(doc)}",
+            state_root=self.root,
+        )
 
     # -- helpers ------------------------------------------------------------------------------
     def ensure_dirs(self) -> None:
-        for d in (self.state_dir, self.snapshots_dir, self.locks_dir, self.pending_dir):
-            os.makedirs(d, exist_ok=True)
+        """Create the state folders as real folders; a link among them is refused
+        (``safefile.NotRegularFileError``): state is never kept outside the project."""
+        from safefile import ensure_state_dir
+
+        for d in (self.snapshots_dir, self.locks_dir, self.pending_dir):
+            ensure_state_dir(d, state_root=self.root)
 
     def rel(self, doc: str | os.PathLike[str]) -> str:
         """The document's path relative to the root, POSIX style (absolute if outside it)."""

@@ -148,7 +148,7 @@ def live_map(panes: list[Pane]) -> dict[str, int]:
 def _registry(project: Project) -> Any:
     from tmux_router.registry import Registry
 
-    return Registry(project.registry_path)
+    return Registry(project.registry_path, state_root=project.root)
 
 
 def _same_entry(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -455,7 +455,8 @@ def claim_document(
                         f"replacing"
                     )
             entries[sid] = _new_entry(entries.get(sid), chosen, pid=agent, project=project, rel=rel)
-        append_line(project.claims_log, f"Claimed {rel} for pane {chosen.id}\n")
+        append_line(project.claims_log, f"Claimed {rel} for pane {chosen.id}\n",
+                    state_root=project.root)
     if removed:
         say(f"resync: pruned {len(removed)} stale session(s)")
 
@@ -698,7 +699,7 @@ def _route(
     from safefile import FileLock
 
     os.makedirs(project.state_dir, exist_ok=True)
-    with FileLock(project.route_lock_path, what="route"):
+    with FileLock(project.route_lock_path, what="route", state_root=project.root):
         # re-read and re-check: a concurrent route may have started the pane (or the server)
         before = registry.load()
         try:
@@ -1221,8 +1222,9 @@ def project_status(project: Project, tmux: Tmux | None) -> dict[str, Any]:
             p = os.path.join(project.pending_dir, name)
             item: dict[str, Any] = {"path": p}
             try:
-                with open(p, encoding="utf-8") as fh:
-                    data = json.load(fh)
+                from safefile import read_bytes
+
+                data = json.loads(read_bytes(p, state_root=project.root).decode("utf-8"))
                 if isinstance(data, dict):
                     for k in ("file", "document", "path", "doc"):
                         if isinstance(data.get(k), str):
@@ -1234,7 +1236,7 @@ def project_status(project: Project, tmux: Tmux | None) -> dict[str, Any]:
                     doc = data.get("document")
                     if isinstance(doc, str):
                         item["document_exists"] = os.path.exists(doc)
-            except (OSError, ValueError):
+            except (OSError, ValueError):  # a link or FIFO there too: never followed
                 item["unreadable"] = True
             try:
                 item["since"] = time.strftime(
@@ -1245,8 +1247,9 @@ def project_status(project: Project, tmux: Tmux | None) -> dict[str, Any]:
             pending.append(item)
     watch_pid: int | None = None
     try:
-        with open(project.watch_pid_path, encoding="utf-8") as fh:
-            watch_pid = int(fh.read().strip())
+        from safefile import read_bytes
+
+        watch_pid = int(read_bytes(project.watch_pid_path, state_root=project.root).strip())
     except (OSError, ValueError):
         watch_pid = None
     watch_running = is_locked_elsewhere(project.watch_lock_path)

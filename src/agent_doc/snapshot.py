@@ -3,7 +3,9 @@
 ``<root>/.agent-doc/snapshots/<sha256(realpath)>.md`` holds the whole document (comments
 included) as it was at the end of the last exchange. Every access takes the snapshot lock
 ``<hash>.md.lock`` (the reference's name, so both tools exclude each other). Writes go through
-:func:`safefile.atomic_write`. An unreadable snapshot is treated as missing, with a warning
+:func:`safefile.atomic_write`. The snapshot and its lock are state: never read or written
+through a link (``state_root``), and a snapshot is never more readable than its document.
+An unreadable snapshot is treated as missing, with a warning
 (SPEC A5). Lock order: the document lock, if needed, is taken *before* this one.
 """
 
@@ -14,7 +16,14 @@ import sys
 
 from agent_doc.project import Project
 from agent_doc.record import Record
-from safefile import DecodeError, FileLock, atomic_write, read_text
+from safefile import (
+    DecodeError,
+    FileLock,
+    NotRegularFileError,
+    atomic_write,
+    read_text,
+    unlink_state,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,14 +56,19 @@ class SnapshotStore:
         return os.fspath(self.project.snapshot_path(doc))
 
     def lock(self, doc: str | os.PathLike[str]) -> FileLock:
-        return FileLock(self.project.snapshot_lock_path(doc), what=f"snapshot of {doc}")
+        return FileLock(
+            self.project.snapshot_lock_path(doc), what=f"snapshot of {doc}",
+            state_root=self.project.root,
+        )
 
     def _read(self, doc: str | os.PathLike[str]) -> str | None:
         path = self.path(doc)
         try:
-            return read_text(path)
+            return read_text(path, state_root=self.project.root)
         except FileNotFoundError:
             return None
+        except NotRegularFileError:
+            raise  # a link or FIFO planted there: refuse, never read through it
         except (DecodeError, OSError) as exc:
             print(
                 f"agent-doc: warning: snapshot {path} of {doc} is unreadable ({exc}); "
@@ -73,17 +87,20 @@ class SnapshotStore:
         with self.lock(doc):
             return self._read(doc)
 
+    def _write(self, doc: str | os.PathLike[str], text: str) -> None:
+        # a copy of the document, never more readable than it: owner-only, also when an older
+        # snapshot (another tool's, another umask) was wider; the umask may narrow it further
+        atomic_write(
+            self.path(doc), text, mode=0o600, make_parents=True, state_root=self.project.root
+        )
+
     def save(self, doc: str | os.PathLike[str], text: str) -> None:
         with self.lock(doc):
-            atomic_write(self.path(doc), text, mode=0o600, make_parents=True)
+            self._write(doc, text)
 
     def delete(self, doc: str | os.PathLike[str]) -> bool:
         with self.lock(doc):
-            try:
-                os.unlink(self.path(doc))
-                return True
-            except FileNotFoundError:
-                return False
+            return unlink_state(self.path(doc), state_root=self.project.root)
 
     def transaction(self, doc: str | os.PathLike[str]) -> _Transaction:
         """Read-modify-write under the snapshot lock; changes apply if the block succeeds::
@@ -129,13 +146,10 @@ class _Transaction:
             raise RuntimeError("snapshot transaction exited without being entered")
         try:
             if exc_type is None:  # apply only if the block succeeded
-                path = self._store.path(self._doc)
+                store = self._store
                 if txn._delete:
-                    try:
-                        os.unlink(path)
-                    except FileNotFoundError:
-                        pass
+                    unlink_state(store.path(self._doc), state_root=store.project.root)
                 elif txn._new is not None and txn._new != txn.text:
-                    atomic_write(path, txn._new, mode=0o600, make_parents=True)
+                    store._write(self._doc, txn._new)
         finally:
             lock.release()

@@ -78,7 +78,16 @@ from typing import Any, Protocol
 
 from agent_doc.errors import AgentDocError
 from agent_doc.project import Project
-from safefile import FileLock, LockTimeout, atomic_write, holder_pid, is_locked_elsewhere
+from safefile import (
+    FileLock,
+    LockTimeout,
+    NotRegularFileError,
+    atomic_write,
+    holder_pid,
+    is_locked_elsewhere,
+    read_bytes,
+    unlink_state,
+)
 from safefile import read_holder as _read_holder
 
 DEFAULT_DEBOUNCE_MS = 500
@@ -304,7 +313,8 @@ class WatchDaemon:
         from tmux_router.registry import Registry
 
         out: list[Path] = []
-        for entry in Registry(self.project.registry_path).load().values():
+        registry = Registry(self.project.registry_path, state_root=self.project.root)
+        for entry in registry.load().values():
             stored = entry.get("file")
             if not isinstance(stored, str) or not stored:
                 continue
@@ -375,7 +385,8 @@ class WatchDaemon:
             return
         if now >= next_write:
             with contextlib.suppress(OSError):
-                atomic_write(self.project.watch_pid_path, str(os.getpid()), durable=False)
+                atomic_write(self.project.watch_pid_path, str(os.getpid()), durable=False,
+                             state_root=self.project.root)
             self._ready_probe = (wid, give_up, now + 0.05)
 
     def _watcher_ready(self, watcher_id: int) -> None:
@@ -438,7 +449,7 @@ class WatchDaemon:
                 reason = "an answer is pending (journaled, not written back)"
             else:
                 try:
-                    data = st.path.read_bytes()
+                    data = read_bytes(st.path)  # never blocks on a FIFO
                     snap = self._snapshot_bytes(st)
                 except Exception:
                     continue  # gone or unreadable: the events and the safety scan handle it
@@ -450,7 +461,7 @@ class WatchDaemon:
 
     def _check_pid_file(self) -> None:
         try:
-            raw = _read_text(self.project.watch_pid_path).strip()
+            raw = _read_text(self.project.watch_pid_path, self.project.root).strip()
         except FileNotFoundError:
             raw = ""
         except OSError:
@@ -553,9 +564,12 @@ class WatchDaemon:
         st.due = None
         st.stat = _stat_key(st.path)
         try:
-            data = st.path.read_bytes()
+            data = read_bytes(st.path)  # never blocks: a FIFO there is refused, not opened
         except FileNotFoundError:
             log(f"{st.label} is gone; watching its folder for it to come back")
+            return
+        except NotRegularFileError as exc:
+            log(f"warning: skipping {st.label}: {exc}")
             return
         except OSError as exc:
             log(f"warning: cannot read {st.label}: {exc}")
@@ -701,7 +715,8 @@ class WatchDaemon:
     def _stop_cycle(self, doc: Path) -> None:
         """Wait until no write-back and no git command of the cycle runs, then interrupt it."""
         self._announce_stop()
-        locks = [FileLock(Project.for_document(doc).doc_lock_path(doc), quiet=True)]
+        proj = Project.for_document(doc)
+        locks = [FileLock(proj.doc_lock_path(doc), quiet=True, state_root=proj.root)]
         try:
             from agent_doc.gitops import find_repo
 
@@ -738,7 +753,7 @@ class WatchDaemon:
 
 def _read_pid_file(project: Project) -> int | None:
     try:
-        raw = _read_text(project.watch_pid_path).strip()
+        raw = _read_text(project.watch_pid_path, project.root).strip()
     except (FileNotFoundError, OSError):
         return None
     try:
@@ -780,7 +795,10 @@ def serve(
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("the watch daemon must run in the main thread (signals)")
     project.ensure_dirs()
-    lock = FileLock(project.watch_lock_path, timeout=0.5, quiet=True, what="watch daemon")
+    lock = FileLock(
+        project.watch_lock_path, timeout=0.5, quiet=True, what="watch daemon",
+        state_root=project.root,
+    )
     try:
         lock.acquire()
     except LockTimeout as exc:
@@ -801,7 +819,7 @@ def serve(
         daemon.request_stop(f"Received {names.get(signum, signum)}")
 
     try:
-        atomic_write(project.watch_pid_path, str(os.getpid()))
+        atomic_write(project.watch_pid_path, str(os.getpid()), state_root=project.root)
         for sig in names:
             previous[sig] = signal.signal(sig, on_stop)
         previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, daemon.on_abort_signal)
@@ -815,8 +833,8 @@ def serve(
     finally:
         daemon.close()
         if _read_pid_file(project) == os.getpid():
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(project.watch_pid_path)
+            with contextlib.suppress(OSError):
+                unlink_state(project.watch_pid_path, state_root=project.root)
         lock.release()
         for sig, handler in previous.items():
             with contextlib.suppress(Exception):
@@ -831,8 +849,7 @@ def stop(project: Project, *, wait: float = STOP_WAIT, say: Callable[[str], None
     file_pid = _read_pid_file(project)
     if pid is None:
         if file_pid is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(project.watch_pid_path)
+            unlink_state(project.watch_pid_path, state_root=project.root)
             say(f"Watch daemon (PID {file_pid}) was not running. Cleaned up PID file.")
         else:
             say("No watch daemon running.")
@@ -868,6 +885,6 @@ def stop(project: Project, *, wait: float = STOP_WAIT, say: Callable[[str], None
     return 0
 
 
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as fh:
-        return fh.read()
+def _read_text(path: str, state_root: str) -> str:
+    """A state file's text (``watch.pid``): never through a link, never blocking on a FIFO."""
+    return read_bytes(path, state_root=state_root).decode("utf-8")

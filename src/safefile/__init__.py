@@ -11,6 +11,9 @@ Two things live here and nowhere else in the code base:
 * :func:`create_new` — exclusive atomic create (never overwrites; used by ``init``).
 * :class:`FileLock` / :func:`locked` — the one lock primitive (``flock(2)``; exclusive across
   processes and threads, re-entrant per thread, bounded wait that names the holder).
+* :mod:`safefile.state` — state files (``state_root=`` on the functions above): never followed
+  through a link, only regular files, modes no wider than what they copy. Documents are
+  written through their links; state files never.
 
 This package imports neither ``agent_doc`` nor ``tmux_router``.
 """
@@ -37,24 +40,42 @@ from safefile.lock import (
     locked,
     read_holder,
 )
+from safefile.state import (
+    NotRegularFileError,
+    copy_mode,
+    copy_mode_of,
+    doc_mode,
+    ensure_state_dir,
+    open_state,
+    read_state,
+    unlink_state,
+)
 
 __all__ = [
     "BusyError",
     "DecodeError",
     "FileLock",
     "LockTimeout",
+    "NotRegularFileError",
     "append_line",
     "atomic_write",
     "clean_stale_temps",
+    "copy_mode",
+    "copy_mode_of",
     "create_new",
     "default_timeout",
+    "doc_mode",
+    "ensure_state_dir",
     "exchange_write",
     "held_locks",
     "holder_pid",
     "is_locked_elsewhere",
     "locked",
+    "open_state",
     "read_bytes",
     "read_holder",
     "read_settled",
+    "read_state",
     "read_text",
+    "unlink_state",
 ]

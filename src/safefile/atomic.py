@@ -19,6 +19,13 @@ same target: those no process holds an ``flock`` on and whose writer is gone (or
 than :data:`STALE_AFTER` seconds, in case the pid was reused). Readers therefore see the
 complete old or the complete new content, never a torn file.
 
+State files (``state_root`` given, see :mod:`safefile.state`) are the exception to step 1: no
+component below ``state_root`` is followed — a link there (or a FIFO, socket, device) is
+refused with :class:`~safefile.state.NotRegularFileError` and nothing is written — and their
+mode is always ``mode`` (default: :func:`~safefile.state.copy_mode` of ``state_root``) narrowed
+by the umask, whatever the replaced file had. A document (no ``state_root``) must be a regular
+file once its links are followed.
+
 Known limits (inherent to rename-based writes): hard links to the target are split (the other
 names keep the old content), and ACLs / extended attributes are not copied.
 """
@@ -31,6 +38,16 @@ import os
 import stat
 import sys
 import time
+
+from safefile.state import (
+    check_state_folders,
+    document_kind_error,
+    ensure_state_dir,
+    open_state,
+    read_all,
+    state_kind_error,
+    state_link_error,
+)
 
 #: a temp file whose writer pid is alive is still removed when older than this (pid reuse)
 STALE_AFTER = 10.0
@@ -136,24 +153,51 @@ def atomic_write(
     mode: int | None = None,
     durable: bool = True,
     make_parents: bool = False,
+    state_root: str | None = None,
 ) -> None:
     """Atomically replace ``path`` with ``data`` (str is encoded as UTF-8).
 
-    ``mode`` applies only when the file is new (an existing file keeps its own mode and, where
-    permitted, its owner). ``durable=False`` skips the fsyncs (for scratch files only).
+    A document (``state_root`` None): symlinks are written through; ``mode`` applies only when
+    the file is new (an existing file keeps its own mode and, where permitted, its owner); a
+    FIFO, socket or device there is refused. A state file (``state_root`` = the trusted folder
+    it lives under): nothing below ``state_root`` is followed — a link is refused — and the
+    file gets ``mode`` (default :func:`~safefile.state.copy_mode` of ``state_root``) narrowed
+    by the umask. ``durable=False`` skips the fsyncs (for scratch files only).
     ``make_parents`` creates missing folders. Errors are ``OSError`` subclasses whose message
     names the target.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     given = os.fspath(path)
-    target = _resolve_target(given)
-    folder = os.path.dirname(target)
-    if make_parents:
-        os.makedirs(folder, exist_ok=True)
-    try:
-        st: os.stat_result | None = os.stat(target)
-    except FileNotFoundError:
-        st = None
+    if state_root is not None:
+        target = os.path.abspath(given)
+        if make_parents:
+            ensure_state_dir(os.path.dirname(target), state_root=state_root)
+        else:
+            check_state_folders(target, state_root)
+        if mode is None:
+            from safefile.state import copy_mode_of
+
+            mode = copy_mode_of(state_root, 0o644)
+        folder = os.path.dirname(target)
+        try:
+            st: os.stat_result | None = os.lstat(target)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise state_link_error(given)
+        if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            raise state_kind_error(given, st.st_mode)
+    else:
+        target = _resolve_target(given)
+        folder = os.path.dirname(target)
+        if make_parents:
+            os.makedirs(folder, exist_ok=True)
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            raise document_kind_error(given, st.st_mode)
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, f"cannot write {given}: it is a folder")
@@ -168,7 +212,10 @@ def atomic_write(
     tmp = ""
     # a new file gets `mode` masked by the umask from the kernel itself; a replacement starts
     # private and gets the old file's mode below
-    create_mode = 0o600 if st is not None else (0o666 if mode is None else mode)
+    if state_root is not None:  # a state file always gets `mode` (narrowed by the umask)
+        create_mode = 0o600 if mode is None else mode
+    else:
+        create_mode = 0o600 if st is not None else (0o666 if mode is None else mode)
     for _ in range(5):
         tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
         try:
@@ -200,8 +247,8 @@ def atomic_write(
                             os.fchown(fd, -1, st.st_gid)  # a group we belong to
                         except PermissionError:
                             pass
-                # after chown, which may clear set-id bits
-                os.fchmod(fd, st.st_mode & 0o7777)
+                if state_root is None:  # after chown, which may clear set-id bits
+                    os.fchmod(fd, st.st_mode & 0o7777)
             if durable:
                 os.fsync(fd)
             try:
@@ -406,13 +453,43 @@ def read_settled(path: str | os.PathLike[str], *, wait: float = 2.0) -> bytes:
     Raises :class:`BusyError` when a writer keeps it open for longer than ``wait`` seconds: the
     content may be half-saved, so a caller that would write the file back must not go on.
     """
-    fd = os.open(os.fspath(path), os.O_RDONLY | os.O_CLOEXEC)
+    fd = _open_regular(os.fspath(path))
     try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise IsADirectoryError(errno.EISDIR, f"{os.fspath(path)} is a folder")
         return _read_fd_settled(fd, wait, refuse_busy=True, name=os.fspath(path))
     finally:
         os.close(fd)
+
+
+def _open_regular(path: str) -> int:
+    """Open a document for reading without ever blocking: ``O_NONBLOCK`` (a FIFO opens at once
+    instead of waiting for a writer), then ``fstat`` — anything but a regular file (after the
+    document's own links) is refused with :class:`~safefile.state.NotRegularFileError`, a
+    folder with ``IsADirectoryError``. No syscall more than a plain open + fstat."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except BlockingIOError:
+        # a regular file under another process's write lease refuses a non-blocking open:
+        # check what it is first, then wait for the lease break like a plain open would
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise document_kind_error(path, st.st_mode) from None
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # a socket (or a device without its driver) cannot open
+            raise
+        st = os.stat(path)
+        raise document_kind_error(path, st.st_mode) from None
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, f"{path} is a folder")
+        raise document_kind_error(path, st.st_mode)
+    return fd
 
 
 _RENAME_EXCHANGE = 2
@@ -494,6 +571,10 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
     target = _resolve_target(given)
     folder = os.path.dirname(target)
     st = os.stat(target)
+    if not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, f"cannot write {given}: it is a folder")
+        raise document_kind_error(given, st.st_mode)
     if not _writable(target):
         raise PermissionError(
             errno.EACCES, f"cannot write {given}: the file is read-only (mode "
@@ -522,7 +603,7 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
         if not _exchange(tmp, target):
             return None
         _fsync_dir(folder)
-        rfd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+        rfd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             return _read_fd_settled(rfd, 2.0)
         finally:
@@ -534,18 +615,29 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
             pass
 
 
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+def read_bytes(path: str | os.PathLike[str], *, state_root: str | None = None) -> bytes:
+    """The whole file. Never blocks: a FIFO, socket or device is refused
+    (:class:`~safefile.state.NotRegularFileError`), a folder raises ``IsADirectoryError``. Without
+    ``state_root`` links are followed (a document, a config file); with it, ``path`` is a state
+    file and nothing below ``state_root`` is followed (see :mod:`safefile.state`)."""
+    p = os.fspath(path)
+    fd = _open_regular(p) if state_root is None else open_state(
+        p, os.O_RDONLY, state_root=state_root
+    )
+    try:
+        return read_all(fd)
+    finally:
+        os.close(fd)
 
 
 class DecodeError(ValueError):
     """A file is not valid UTF-8; the message names the file and the line and byte offset."""
 
 
-def read_text(path: str | os.PathLike[str]) -> str:
-    """Read a UTF-8 file exactly (no newline translation); invalid UTF-8 is an error."""
-    raw = read_bytes(path)
+def read_text(path: str | os.PathLike[str], *, state_root: str | None = None) -> str:
+    """Read a UTF-8 file exactly (no newline translation); invalid UTF-8 is an error.
+    ``state_root``: as for :func:`read_bytes`."""
+    raw = read_bytes(path, state_root=state_root)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -556,11 +648,32 @@ def read_text(path: str | os.PathLike[str]) -> str:
         ) from None
 
 
-def append_line(path: str | os.PathLike[str], line: str) -> None:
-    """Append ``line`` with one ``O_APPEND`` write (atomic against other appenders)."""
+def append_line(
+    path: str | os.PathLike[str], line: str, *, state_root: str | None = None,
+    mode: int | None = None,
+) -> None:
+    """Append ``line`` with one ``O_APPEND`` write (atomic against other appenders).
+
+    A log is a state file: it is never followed through a link and must be a regular file
+    (:func:`~safefile.state.open_state`; with ``state_root`` its folders below it are checked
+    too). A new file gets ``mode`` (default :func:`~safefile.state.copy_mode` of its folder, or
+    of ``state_root``) narrowed by the umask; an existing one wider than ``mode`` is narrowed.
+    """
     data = line.encode("utf-8")
-    fd = os.open(os.fspath(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    p = os.fspath(path)
+    if mode is None:
+        from safefile.state import copy_mode_of
+
+        mode = copy_mode_of(state_root or os.path.dirname(os.path.abspath(p)), 0o644)
+    fd = open_state(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode, state_root=state_root)
     try:
+        st = os.fstat(fd)
+        if st.st_mode & 0o777 & ~mode:
+            try:
+                os.fchmod(fd, st.st_mode & 0o777 & mode)
+            except PermissionError:
+                pass  # another user's log: leave its mode alone
+
         view = memoryview(data)
         while view:  # one write in practice; the loop only guards against a short write
             n = os.write(fd, view)

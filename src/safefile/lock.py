@@ -30,6 +30,10 @@ Semantics (SPEC A4):
   stderr who holds the lock (pid, command, since), read from the lock file, where each holder
   writes that line after acquiring and which it blanks before releasing. A timeout raises
   :class:`LockTimeout` naming the lock, the file and the holder.
+* **Never through a link**: a lock file is state (:mod:`safefile.state`): it is opened with
+  ``O_NOFOLLOW | O_NONBLOCK`` and must be a regular file, so the holder record is never
+  written into whatever a committed link points at; with ``state_root`` the folders below it
+  must be real folders too. Such a lock is refused with ``NotRegularFileError`` when taken.
 * A holder that dies releases the lock (the kernel closes its descriptor). Lock files are never
   deleted: a waiter blocked on a deleted inode would hold a lock nobody else can see.
 * **Fork**: a child created by ``fork`` starts with an empty lock table and closes its copies
@@ -45,6 +49,9 @@ import fcntl
 import os
 import sys
 import time
+from stat import S_ISREG
+
+from safefile.state import ensure_state_dir, open_state
 
 DEFAULT_TIMEOUT = 30.0
 _NOTICE_AFTER = 1.0
@@ -135,13 +142,30 @@ _RECORD = 256
 _BLANK = b" " * (_RECORD - 1) + b"\n"
 
 
+def _open_probe(path: str) -> int:
+    """Open an existing lock file read-only without following a link or blocking (a FIFO or
+    device named like a lock file must not hang ``status``); -1 if it is not a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return -1
+    if not S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return -1
+    return fd
+
+
 def read_holder(path: str | os.PathLike[str]) -> str | None:
     """Return the holder line written into a lock file (None if blank or unreadable)."""
+    fd = _open_probe(os.fspath(path))
+    if fd < 0:
+        return None
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(_RECORD)
+        raw = os.pread(fd, _RECORD, 0)
     except OSError:
         return None
+    finally:
+        os.close(fd)
     text = raw.decode("utf-8", "replace").strip()
     return text or None
 
@@ -180,16 +204,22 @@ def _holder_line() -> bytes:
     return line[: _RECORD - 1].ljust(_RECORD - 1) + b"\n"
 
 
-def _open_lock_file(path: str) -> int:
-    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+def _open_lock_file(path: str, state_root: str | None) -> int:
+    """Open (create) a lock file: a state file, so never through a link and only a regular
+    file (:func:`safefile.state.open_state`: the holder record written into it would blank
+    whatever a link points at). With ``state_root`` its folders below it must be real."""
+    flags = os.O_RDWR | os.O_CREAT
     try:
-        return os.open(path, flags, 0o644)
+        return open_state(path, flags, 0o644, state_root=state_root)
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return os.open(path, flags, 0o644)
+        if state_root is None:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        else:
+            ensure_state_dir(os.path.dirname(path), state_root=state_root)
+        return open_state(path, flags, 0o644, state_root=state_root)
     except PermissionError:
         # an existing lock file we may not write (another user's): flock works read-only
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return open_state(path, os.O_RDONLY, state_root=state_root)
 
 
 class FileLock:
@@ -206,10 +236,17 @@ class FileLock:
         timeout: float | None = None,
         what: str | None = None,
         quiet: bool = False,
+        state_root: str | None = None,
     ) -> None:
-        # the real path, so two spellings of one lock file (a symlinked folder) share one state
-        # instead of deadlocking against each other in one thread
-        self.path = os.path.realpath(os.fspath(path))
+        given = os.path.abspath(os.fspath(path))
+        # the lock file itself is never followed (a link there is refused when the lock is
+        # taken); with ``state_root`` neither is any folder below it (see safefile.state)
+        self._given = given
+        self.state_root = state_root
+        # the real folder, so two spellings of one lock file (a symlinked folder above the
+        # state root) share one state instead of deadlocking against each other in one thread
+        folder, name = os.path.split(given)
+        self.path = os.path.join(os.path.realpath(folder), name)
         self.timeout = default_timeout() if timeout is None else timeout
         self.what = what
         self.quiet = quiet
@@ -333,7 +370,7 @@ class FileLock:
         else:
             noticed = self._wait_thread(st, start, deadline)
         try:
-            fd = _open_lock_file(self.path)
+            fd = _open_lock_file(self._given, self.state_root)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -403,18 +440,18 @@ class FileLock:
 
 
 def locked(
-    path: str | os.PathLike[str], *, timeout: float | None = None, what: str | None = None
+    path: str | os.PathLike[str], *, timeout: float | None = None, what: str | None = None,
+    state_root: str | None = None,
 ) -> FileLock:
     """``with locked(path):`` — shorthand for :class:`FileLock` (the lock is taken on entry)."""
-    return FileLock(path, timeout=timeout, what=what)
+    return FileLock(path, timeout=timeout, what=what, state_root=state_root)
 
 
 def is_locked_elsewhere(path: str | os.PathLike[str]) -> bool:
-    """True if another open file description holds an flock on ``path`` right now."""
-    p = os.fspath(path)
-    try:
-        fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+    """True if another open file description holds an flock on ``path`` right now (a link or
+    anything but a regular file there is never opened: False)."""
+    fd = _open_probe(os.fspath(path))
+    if fd < 0:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -12,6 +12,9 @@ Concurrency (SPEC A4/A5):
   ``<registry>.lock`` (``sessions.json.lock`` — the reference's name, so both tools exclude
   each other), taken with the shared :class:`safefile.FileLock` (re-entrant per thread);
 * writes go through :func:`safefile.atomic_write`, so unlocked readers never see a torn file;
+* the file and its lock are state (:mod:`safefile.state`): never read or written through a
+  link, nor through a linked folder below ``state_root`` (agent-doc: the project root), and
+  the file is never more readable than ``state_root`` itself;
 * an unparsable file is moved aside to ``<name>.corrupt-<UTC timestamp>`` with a warning and
   the registry starts empty — corrupt state is never silently destroyed;
 * pruning is a pure function over one bulk liveness snapshot taken *before* the transaction; it
@@ -26,7 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 
-from safefile import FileLock, atomic_write
+from safefile import FileLock, atomic_write, read_bytes
 
 TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
 
@@ -205,11 +208,6 @@ def prune_entries(entries: Entries, live: Mapping[str, int]) -> list[tuple[str, 
     return removed
 
 
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
-
-
 _JSON_SPACE = " \t\n\r"
 _scanner: object = None  # None = not built yet; False = unavailable
 
@@ -260,14 +258,27 @@ def _json_loads(text: str) -> object:
 class Registry:
     """The registry file at ``path`` (agent-doc: ``<root>/.agent-doc/sessions.json``)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float | None = None):
+    def __init__(
+        self, path: str | os.PathLike[str], *, lock_timeout: float | None = None,
+        state_root: str | os.PathLike[str] | None = None,
+    ):
         # plain str paths: pathlib costs ~4.5 ms of start-up on the hotkey path
         self.path = os.fspath(path)
         self.lock_path = self.path + ".lock"
         self.lock_timeout = lock_timeout
+        #: the trusted folder: nothing below it is followed (default: the registry's folder)
+        self.state_root = (
+            os.path.dirname(os.path.abspath(self.path)) if state_root is None
+            else os.fspath(state_root)
+        )
 
     def lock(self) -> FileLock:
-        return FileLock(self.lock_path, timeout=self.lock_timeout, what="registry")
+        return FileLock(
+            self.lock_path, timeout=self.lock_timeout, what="registry", state_root=self.state_root
+        )
+
+    def _read_raw(self) -> bytes:
+        return read_bytes(self.path, state_root=self.state_root)
 
     # -- reading ------------------------------------------------------------------------------
     def _parse(self, raw: bytes) -> Entries:
@@ -281,7 +292,7 @@ class Registry:
     def load(self) -> Entries:
         """Read the registry. No lock is needed to read: writes are atomic renames."""
         try:
-            raw = _read_bytes(self.path)
+            raw = self._read_raw()
         except FileNotFoundError:
             return {}
         try:
@@ -292,7 +303,7 @@ class Registry:
     def _recover_corrupt(self) -> Entries:
         with self.lock():
             try:
-                raw = _read_bytes(self.path)
+                raw = self._read_raw()
             except FileNotFoundError:
                 return {}
             try:
@@ -324,7 +335,7 @@ class Registry:
     # -- writing ------------------------------------------------------------------------------
     def save(self, entries: Entries) -> None:
         """Write ``entries`` atomically. Call only inside :meth:`transaction`."""
-        atomic_write(self.path, dumps(entries), make_parents=True)
+        atomic_write(self.path, dumps(entries), make_parents=True, state_root=self.state_root)
 
     def transaction(self) -> _Transaction:
         """``with reg.transaction() as entries:`` — lock, load, give the mutable map, save if

@@ -174,7 +174,8 @@ def run_command(fn, ns) -> int:  # type: ignore[no-untyped-def]
     except OSError as exc:
         from agent_doc.errors import os_cause, os_hint
 
-        _print_error(os_cause(exc), os_hint(exc))
+        # safefile.NotRegularFileError names the path itself and carries its own hint
+        _print_error(os_cause(exc), getattr(exc, "hint", None) or os_hint(exc))
         return 1
     except Exception as exc:
         # errors of the tmux_router library (registry, tmux) carry user-facing messages

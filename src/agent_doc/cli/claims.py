@@ -26,13 +26,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object on stdout")
 
 
-def take_claims(log: os.PathLike[str] | str, registry_lock: os.PathLike[str] | str) -> list[str]:
-    """Read and empty ``log`` under the registry lock; return its lines."""
-    from safefile import FileLock
+def take_claims(
+    log: os.PathLike[str] | str, registry_lock: os.PathLike[str] | str,
+    state_root: str | None = None,
+) -> list[str]:
+    """Read and empty ``log`` under the registry lock; return its lines. Both are state files:
+    never opened through a link (a ``claims.log`` linked to another file must not truncate
+    it), nor below a linked folder under ``state_root``."""
+    from safefile import FileLock, open_state
 
-    with FileLock(registry_lock, what="registry"):
+    with FileLock(registry_lock, what="registry", state_root=state_root):
         try:
-            fd = os.open(log, os.O_RDWR | os.O_CLOEXEC)
+            fd = open_state(os.fspath(log), os.O_RDWR, state_root=state_root)
         except FileNotFoundError:
             return []
         try:
@@ -56,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from tmux_router.registry import Registry
 
     project = Project.for_cwd()
-    lines = take_claims(project.claims_log, Registry(project.registry_path).lock_path)
+    lines = take_claims(
+        project.claims_log, Registry(project.registry_path).lock_path, state_root=project.root
+    )
     if args.json:
         emit_json({"claims": lines, "log": os.fspath(project.claims_log)})
         return 0

@@ -195,7 +195,7 @@ def patch_file(
             path=where, stamp=stamp,
         )
 
-    with FileLock(project.doc_lock_path(path), what=f"document {path}"):
+    with FileLock(project.doc_lock_path(path), what=f"document {path}", state_root=project.root):
         raw = read_document_bytes(path)
         old = decode_document(raw, path)
         new = patched(old, path)
@@ -224,7 +224,8 @@ def patch_file(
             snap_text = snap_new if snap_new is not None else new
             if snap_text != txn.text:
                 try:
-                    check_write(snap_file, len(snap_text.encode("utf-8")))
+                    check_write(snap_file, len(snap_text.encode("utf-8")),
+                                state_root=project.root)
                 except OSError as exc:
                     raise _snapshot_error(path, snap_file, exc) from None
             if new != old:

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         from agent_doc.cli.common import emit_json
         from tmux_router.registry import Registry
 
-        active = Registry(project.registry_path).load()
+        active = Registry(project.registry_path, state_root=project.root).load()
         emit_json(
             {
                 "removed": [
