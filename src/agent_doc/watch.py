@@ -626,6 +626,11 @@ class WatchDaemon:
             if not interrupted:
                 hint = f" (hint: {exc.hint})" if exc.hint else ""
                 log(f"Submit failed for {st.label}: {exc.message}{hint}")
+        except OSError as exc:  # a file fault (full disk, a link planted in state): no traceback
+            from agent_doc.errors import os_cause, os_hint
+
+            hint = getattr(exc, "hint", None) or os_hint(exc)
+            log(f"Submit failed for {st.label}: {os_cause(exc)} (hint: {hint})")
         except Exception as exc:
             log(f"Submit failed for {st.label}: {type(exc).__name__}: {exc}")
             traceback.print_exc(file=sys.stderr)
