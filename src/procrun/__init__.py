@@ -21,16 +21,18 @@ Written by hand on ``os.posix_spawnp`` + ``select.poll`` rather than on ``subpro
 **Orphans** (``orphan_guard``, on by default with ``new_session``: every agent call). A program
 in its own session outlives a runner killed with SIGKILL (a watch daemon killed by the OOM
 killer or ``kill -9``): it would go on answering, paid for, into nothing. So the program is
-started through a small launcher (``_launcher.py`` run by ``python -I -S``: ~30–50 ms per
-agent call on the loaded 2-core test machine; never on the hotkey path — tmux calls run
-without it). The launcher becomes the session and group leader, forks a **guard** that stays
-in that group (re-parented to init, holding none of the program's pipes), then ``exec``s the
+started through a small launcher: ``/bin/sh -c`` with the script :data:`_GUARD_SH` (~1 ms;
+the first version ran a Python launcher, ``python -I -S``, which cost 27–46 ms per agent call
+on the loaded 2-core test machine; never on the hotkey path — tmux calls run without it). The
+launcher becomes the session and group leader, forks a **guard** that stays in that group
+(double fork: re-parented to init, holding none of the program's pipes), then ``exec``s the
 program, so the program keeps the launcher's pid, is ours to wait for and its exit status is
-its own. The guard blocks reading a pipe whose only write end is held by the runner
-(close-on-exec, so no other child inherits it). When the runner is done with the program it
-writes one byte and the guard exits quietly; when the runner dies, the kernel closes the write
-end, the guard reads end-of-file and stops the whole group — SIGTERM, ``kill_grace`` seconds,
-SIGKILL (itself included). The group id cannot be reused while the guard lives in it.
+its own (its ``argv[0]`` is the resolved path: ``sh``'s ``exec`` cannot choose it). The guard
+blocks reading a pipe whose only write end is held by the runner (close-on-exec, so no other
+child inherits it). When the runner is done with the program it writes one byte and the guard
+exits quietly; when the runner dies, the kernel closes the write end, the guard reads
+end-of-file and stops the whole group — SIGTERM, ``kill_grace`` seconds, SIGKILL (itself
+included). The group id cannot be reused while the guard lives in it.
 ``PR_SET_PDEATHSIG`` was not used: it reaches only the direct child (not what the agent
 started), fires on the death of the spawning *thread*, and cannot be set through
 ``posix_spawn``.
@@ -44,8 +46,25 @@ from collections.abc import Mapping, Sequence
 
 __all__ = ["Finished", "ProcessTimeout", "run"]
 
-#: the launcher of guarded programs (module docstring), run as a script: ``python -I -S``
-_LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_launcher.py")
+#: the launcher of guarded programs (module docstring): ``sh -c _GUARD_SH guard TENTHS
+#: PROGRAM ARGS...``, with the guard pipe's read end as fd 3 (dash redirects only fds 0-9);
+#: TENTHS is the kill grace in 0.1 s steps
+_GUARD_SH = """tenths=$1 prog=$2
+shift 2
+( (
+    trap '' TERM INT HUP
+    exec </dev/null >/dev/null 2>&1
+    x=
+    read -r x <&3
+    [ -n "$x" ] && exit 0
+    kill -s TERM -- "-$$"
+    i=0
+    while kill -0 "$$" && [ "$i" -lt "$tenths" ]; do sleep 0.1; i=$((i + 1)); done
+    kill -s KILL -- "-$$"
+) & )
+exec 3<&-
+exec "$prog" "$@"
+"""
 
 _SIGTERM = 15
 _SIGKILL = 9
@@ -101,8 +120,6 @@ def run(
     (default: ``new_session``) stops the program's group if this process dies (module
     docstring).
     """
-    import sys
-
     argv = list(argv)
     env = os.environ if env is None else env
     guard = new_session if orphan_guard is None else orphan_guard
@@ -110,11 +127,11 @@ def run(
         raise ValueError("orphan_guard needs new_session=True (the guard stops a group)")
     guard_r = guard_w = -1
     spawn_argv = argv
-    if guard and sys.executable:
+    if guard:
         program = _which(argv[0], env)  # missing/not executable: raised here, as by the spawn
         guard_r, guard_w = os.pipe()  # both close-on-exec; the launcher gets guard_r below
-        spawn_argv = [sys.executable, "-I", "-S", _LAUNCHER, str(guard_r),
-                      repr(float(kill_grace)), program, *argv]
+        spawn_argv = ["/bin/sh", "-c", _GUARD_SH, "agent-doc-guard",
+                      str(max(1, round(kill_grace * 10))), program, *argv[1:]]
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if stdin is None:
@@ -122,17 +139,15 @@ def run(
     else:
         in_r, in_w = os.pipe()
     try:
+        actions = [
+            (os.POSIX_SPAWN_DUP2, in_r, 0),
+            (os.POSIX_SPAWN_DUP2, out_w, 1),
+            (os.POSIX_SPAWN_DUP2, err_w, 2),
+        ]
         if guard_r >= 0:
-            os.set_inheritable(guard_r, True)
-        pid = os.posix_spawnp(
-            spawn_argv[0], spawn_argv, env,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, in_r, 0),
-                (os.POSIX_SPAWN_DUP2, out_w, 1),
-                (os.POSIX_SPAWN_DUP2, err_w, 2),
-            ],
-            setsid=new_session,
-        )
+            actions.append((os.POSIX_SPAWN_DUP2, guard_r, 3))  # dup2 clears close-on-exec
+        pid = os.posix_spawnp(spawn_argv[0], spawn_argv, env, file_actions=actions,
+                              setsid=new_session)
     except BaseException:
         for fd in (out_r, err_r, in_w, guard_w):
             if fd >= 0:
