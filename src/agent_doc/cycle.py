@@ -374,6 +374,9 @@ def _apply(
     real = os.path.realpath(doc)
     notes: dict[str, Any] = {}
     with project.doc_lock(doc), _SigintDeferred():
+        from agent_doc import repair
+
+        repair.check(project, doc)  # a stale save of the previous answer first (issue 17)
         if store.load(doc) == snapshot_text:
             # an earlier process wrote the document and the snapshot, then died
             _delete_pending(project, doc)
@@ -400,6 +403,7 @@ def _apply(
                 f"kept in {_pending_path(project, doc)})",
             )
         current = _decode(expected, doc)
+        bases = [current]  # versions without the answer we wrote over (for repair.py)
         final_bytes = expected
         conflicts = 0
         final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
@@ -412,6 +416,7 @@ def _apply(
                 now = read_bytes(real)
                 if now != expected:
                     expected, current = now, _decode(now, doc)
+                    bases.append(current)
                     final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
                     continue
                 atomic_write(real, final_bytes)
@@ -432,6 +437,7 @@ def _apply(
                     "now",
                 ) from None
             notes["merging"] = True
+            bases.append(theirs)
             merged = merge3way(current, final, theirs)
             conflicts += merged.conflicts
             current, expected, final = final, final_bytes, merged.text
@@ -444,6 +450,8 @@ def _apply(
                 "editor is quiet",
             )
         store.save(doc, snapshot_text)
+        repair.record_writeback(project, doc, bases=bases, written=final, response=response,
+                                snapshot=snapshot_text)
         _delete_pending(project, doc)
     if notes.get("merging"):
         if conflicts:
@@ -565,6 +573,9 @@ def _read_and_diff(doc: str, project: Project) -> tuple[str, str | None]:
     from agent_doc.snapshot import SnapshotStore
 
     with project.doc_lock(doc):
+        from agent_doc import repair
+
+        repair.check(project, doc)  # an answer lost to a stale editor save (issue 17)
         raw = read_document_bytes(doc)
         text = decode_document(raw, doc)
         parse(text, doc)
@@ -675,6 +686,9 @@ def write_response(
     with project.submit_lock(doc, timeout=submit_wait()):
         applied = _apply_left_pending(doc, project)
         with project.doc_lock(doc):
+            from agent_doc import repair
+
+            repair.check(project, doc)  # an answer lost to a stale editor save (issue 17)
             sent = read_document(doc).text
             write_pending(project, doc, sent=sent, response=text, session_id=session_id,
                           agent="write")

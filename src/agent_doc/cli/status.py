@@ -1,4 +1,5 @@
-"""``agent-doc status [--json]``: the project at a glance (read-only).
+"""``agent-doc status [--json]``: the project at a glance (read-only, except that an answer a
+stale editor save removed is put back first: ``repairs`` in the JSON, :mod:`agent_doc.repair`).
 
 Root, the documents in the registry with their panes (alive or not, from one ``list-panes``),
 pending responses, the watch daemon and the locks currently held with their holders. The
@@ -31,6 +32,11 @@ def render(st: dict[str, Any]) -> str:
     for p in pending:
         what = p.get("file") or p["path"]
         lines.append(f"  {what} (since {p.get('since', '?')}) — apply with `agent-doc recover`")
+    for r in st.get("repairs", []):
+        if r["repaired"]:
+            last = r["repaired"][-1]
+            lines.append(f"answer restored: {r['file']} (answer of {r['since']}, restored "
+                         f"{last.get('time_text', '?')} after a stale editor save)")
     w = st["watch"]
     if w["running"]:
         lines.append(f"watch: running (pid {w['pid'] if w['pid'] is not None else '?'})")
@@ -51,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
     from agent_doc.project import Project
     from agent_doc.routing import open_tmux, project_status
 
-    st = project_status(Project.for_cwd(), open_tmux(args.socket_name))
+    project = Project.for_cwd()
+    st = project_status(project, open_tmux(args.socket_name))
+    from agent_doc.repair import check_all
+
+    st["repairs"] = check_all(project)  # answers put back after a stale editor save (issue 17)
     if args.json:
         from agent_doc.cli.common import emit_json
 

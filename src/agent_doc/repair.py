@@ -1,0 +1,378 @@
+"""Putting back an answer that an editor's stale save wrote over (issue 17).
+
+**The loss.** Every editor that checks the file before saving has a window between that check
+and its write. When agent-doc's write-back lands in that window, the editor's save — built on
+the text it read, which has no answer yet — replaces the document: the answer is gone although
+the write-back reported success, and the next diff tells the agent the user deleted it. The
+write-back's exchange-and-re-merge (:mod:`agent_doc.cycle`) protects against the opposite order
+only (a save landing between agent-doc's read and its write).
+
+**What is recorded.** After every write-back, under the document lock, agent-doc keeps
+``.agent-doc/repair/<sha256(realpath)>.json`` (mode 0600, atomic write; the reference tool
+never looks in ``repair/``): the text it wrote (W), the versions without the answer it wrote
+over (P: the text it read, and any save it displaced and merged during the write-back; stored
+as small line deltas from W), the time, and the hash of the snapshot it saved.
+
+**The test (sound by construction).** A later version S of the document is a *stale save* when,
+for one of the recorded P:
+
+1. S differs from W and from P (S == P exactly is not repaired: an undo that restored the
+   version before the answer looks the same);
+2. S adds at least one non-blank line to P, and *none* of the lines S adds to P is a line that
+   W added to P (W's lines are the ``## Assistant`` heading, the answer, the new ``## User``
+   heading, a new ``resume:`` value, user lines merged in during the call). A user who had W
+   in their editor and deleted the answer leaves such a line behind (the trailing ``## User``
+   heading they type under, part of the answer, the ``resume`` field) — then nothing is done;
+3. the 3-way merge (base P, ours W, theirs S) has no conflict: S's changes do not touch the
+   answer's place;
+4. S was saved (its mtime) at most :data:`REPAIR_WINDOW` seconds after the write-back.
+
+Then S is P plus user changes the user made without ever having had the answer, and the merge —
+the answer back in its place, every user line kept — is written (document lock,
+:func:`agent_doc.document.replace_document`'s exchange write), with a line on stderr, and noted
+in the record for ``status``. The snapshot is not touched: it already is the sent text plus the
+answer, so the next diff shows only the user's lines.
+
+**Who checks.** Every command that reads the document for a cycle: ``run`` (and so the watch
+daemon, whose cycles are runs, at the first change event after the save), ``write``, the
+write-back itself (a stale save of the previous answer is repaired before the next answer is
+merged), ``diff`` and ``status`` — each only when a record exists (one ``stat`` otherwise).
+
+**How long.** A record lives until the next write-back of that document replaces it, until the
+snapshot changes otherwise (``reset``, another tool), or until a check made more than
+:data:`REPAIR_WINDOW` seconds after the write-back (that check still repairs a stale save made
+inside the window, however late it runs). Documents above :data:`MAX_BYTES` are not recorded.
+
+**Limits.** A user who had the answer, deleted the whole block including the trailing
+``## User`` heading (with no ``resume`` change in that write-back) and typed new lines
+elsewhere within the window cannot be told from a stale save: the answer comes back, and
+stderr says so. A stale save that only deletes lines, or that adds only blank lines, is not
+repaired (nothing tells it from a deliberate deletion). A stale save older than the window
+(an editor that kept an old buffer for minutes and was told to overwrite) is not repaired.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from agent_doc.errors import AgentDocError
+from agent_doc.project import Project, doc_hash
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
+RECORD_VERSION = 1
+#: a stale save made (mtime) later than this after the write-back is not repaired (s)
+REPAIR_WINDOW = 60.0
+#: documents larger than this (characters) get no record
+MAX_BYTES = 8 * 1024 * 1024
+#: at most this many pre-answer versions are kept per record
+MAX_BASES = 3
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def repair_dir(project: Project) -> str:
+    return os.path.join(project.state_dir, "repair")
+
+
+def record_path(project: Project, doc: str | os.PathLike[str]) -> str:
+    return os.path.join(repair_dir(project), f"{doc_hash(doc)}.json")
+
+
+def _sha(data: str | bytes) -> str:
+    from hashlib import sha256
+
+    return sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+# -- line alignment -------------------------------------------------------------------------
+
+
+def _split(text: str) -> list[str]:
+    from agent_doc.merge import split_lines
+
+    return split_lines(text)
+
+
+def _key(line: str) -> str:
+    return line.rstrip("\r\n")
+
+
+def _added(base: list[str], other: list[str]) -> set[str]:
+    """The non-blank lines (without terminators) ``other`` has beyond ``base`` (unmatched by a
+    minimal line alignment)."""
+    from agent_doc.diff import matching_runs
+
+    bk, ok = [_key(x) for x in base], [_key(x) for x in other]
+    matched = [False] * len(ok)
+    for _i, j, n in matching_runs(bk, ok):
+        matched[j : j + n] = [True] * n
+    return {k for k, m in zip(ok, matched, strict=True) if not m and k.strip()}
+
+
+def _delta(w: list[str], p: list[str]) -> list[list[Any]]:
+    """``p`` as hunks ``[w_lo, w_hi, text]`` replacing lines of ``w`` (exact bytes)."""
+    from agent_doc.diff import matching_runs
+
+    hunks: list[list[Any]] = []
+    i = j = 0
+    for a, b, n in [*matching_runs(w, p), (len(w), len(p), 0)]:
+        if a > i or b > j:
+            hunks.append([i, a, "".join(p[j:b])])
+        i, j = a + n, b + n
+    return hunks
+
+
+def _undelta(w: list[str], hunks: list[list[Any]]) -> str:
+    out: list[str] = []
+    i = 0
+    for lo, hi, text in hunks:
+        out.extend(w[i:lo])
+        out.append(text)
+        i = hi
+    out.extend(w[i:])
+    return "".join(out)
+
+
+# -- the test -------------------------------------------------------------------------------
+
+
+def stale_merge(bases: list[str], written: str, current: str) -> str | None:
+    """The repaired text if ``current`` is a stale save of one of ``bases`` that lost the
+    answer ``written`` added (module docstring, conditions 1–3); else None."""
+    from agent_doc.merge import merge3way
+
+    if current == written:
+        return None
+    w_lines, s_lines = _split(written), _split(current)
+    for base in bases:
+        if current == base:
+            continue
+        p_lines = _split(base)
+        ours = _added(p_lines, w_lines)
+        theirs = _added(p_lines, s_lines)
+        if not theirs or theirs & ours:
+            continue  # nothing to tell it from a deletion / it comes from a version with W
+        merged = merge3way(base, written, current)
+        if merged.conflicts:
+            continue
+        return merged.text
+    return None
+
+
+# -- the record -----------------------------------------------------------------------------
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def record_writeback(
+    project: Project, doc: str | os.PathLike[str], *, bases: list[str], written: str,
+    response: str, snapshot: str,
+) -> None:
+    """Keep what a later check needs (called by the write-back under the document lock, right
+    after ``written`` was put in place). Never fails the write-back: a record that cannot be
+    written is reported on stderr."""
+
+    doc = os.fspath(doc)
+    path = record_path(project, doc)
+    try:
+        if len(written) > MAX_BYTES:
+            _remove(path)
+            return
+        w_lines = _split(written)
+        answer = {k for k in (_key(x) for x in _split(response)) if k.strip()}
+        kept: list[list[list[Any]]] = []
+        seen: set[str] = set()
+        for base in reversed(bases):  # the most recent first
+            if base in seen:
+                continue
+            seen.add(base)
+            p_lines = _split(base)
+            if not (_added(p_lines, w_lines) & answer):
+                continue  # that version already held the answer
+            kept.append(_delta(w_lines, p_lines))
+            if len(kept) == MAX_BASES:
+                break
+        if not kept:
+            _remove(path)
+            return
+        now = time.time()
+        record = {
+            "version": RECORD_VERSION,
+            "document": os.path.realpath(doc),
+            "file": doc,
+            "time": now,
+            "time_text": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)),
+            "pid": os.getpid(),
+            "snapshot_sha": _sha(snapshot),
+            "written_sha": _sha(written),
+            "written": written,
+            "bases": kept,
+            "repaired": [],
+        }
+        _store(path, record)
+    except OSError as exc:
+        _say(f"warning: could not keep the repair record of {doc} ({path}: {exc}); an editor "
+             "save that overwrites this answer will not be repaired")
+
+
+def _store(path: str, record: dict[str, Any]) -> None:
+    import json
+
+    from safefile import atomic_write
+
+    atomic_write(path, json.dumps(record, ensure_ascii=False), mode=0o600, make_parents=True)
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    import json
+
+    from safefile import read_bytes
+
+    try:
+        raw = read_bytes(path)
+    except FileNotFoundError:
+        return None
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+        if not isinstance(rec, dict) or rec.get("version") != RECORD_VERSION:
+            raise ValueError("unknown format")
+        for key, kind in (("time", (int, float)), ("snapshot_sha", str), ("written_sha", str),
+                          ("written", str), ("bases", list), ("repaired", list)):
+            if not isinstance(rec.get(key), kind):
+                raise ValueError(f"'{key}' is missing")
+    except (ValueError, UnicodeDecodeError) as exc:
+        _say(f"warning: the repair record {path} is unreadable ({exc}); removed it")
+        _remove(path)
+        return None
+    return rec
+
+
+# -- the check ------------------------------------------------------------------------------
+
+
+def check(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Repair ``doc`` if a stale save removed the last answer; returns what was done (None:
+    nothing). Cheap when there is no record (one ``stat``). Takes the document lock (callers
+    may already hold it: it is re-entrant)."""
+    path = record_path(project, doc)
+    if not os.path.exists(path):
+        return None
+    with project.doc_lock(doc):
+        return _check_locked(project, os.fspath(doc), path)
+
+
+def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | None:
+    from agent_doc.snapshot import SnapshotStore
+    from safefile import BusyError, read_settled
+
+    rec = _load(path)
+    if rec is None:
+        return None
+    snapshot = SnapshotStore(project).load(doc)
+    if snapshot is None or _sha(snapshot) != rec["snapshot_sha"]:
+        _remove(path)  # a later exchange (or a reset): this record is over
+        return None
+    real = os.path.realpath(doc)
+    try:
+        raw = read_settled(real)
+        mtime = os.stat(real).st_mtime
+    except (FileNotFoundError, BusyError):
+        return None  # gone, or being saved: the command's own read reports it
+    deadline = rec["time"] + REPAIR_WINDOW
+    outcome: dict[str, Any] | None = None
+    if _sha(raw) != rec["written_sha"] and mtime <= deadline:
+        try:
+            current = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            current = None
+        if current is not None:
+            written = rec["written"]
+            w_lines = _split(written)
+            bases = [_undelta(w_lines, h) for h in rec["bases"]]
+            merged = stale_merge(bases, written, current)
+            if merged is not None:
+                outcome = _repair(doc, real, raw, merged, rec)
+                rec["repaired"].append(outcome)
+                try:
+                    _store(path, rec)
+                except OSError:
+                    pass  # the repair is done; only the note for `status` is missing
+    if time.time() > deadline:
+        _remove(path)
+    return outcome
+
+
+def _repair(doc: str, real: str, raw: bytes, merged: str, rec: dict[str, Any]) -> dict[str, Any]:
+    from agent_doc.document import replace_document
+
+    saved = time.strftime("%H:%M:%S", time.localtime(os.stat(real).st_mtime))
+    try:
+        new = replace_document(real, raw, merged)
+    except AgentDocError as exc:
+        raise AgentDocError(
+            f"could not restore the answer of {rec.get('time_text', '?')} in {doc}, which a "
+            f"stale editor save removed: {exc.message}",
+            hint=exc.hint or "fix the problem and run the command again",
+        ) from None
+    now = time.time()
+    _say(f"agent-doc: restored the answer written at {rec.get('time_text', '?')} in {doc}: the "
+         f"save of {saved} was made from a version without it (an editor's stale buffer); "
+         "your lines are kept after it")
+    return {
+        "file": doc,
+        "time": now,
+        "time_text": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)),
+        "answer_time": rec.get("time_text"),
+        "overwritten_sha": _sha(raw),
+        "written_sha": _sha(new),
+    }
+
+
+def check_all(project: Project) -> list[dict[str, Any]]:
+    """``status``: check every document with a record; one entry per record still kept or
+    repaired now (``file``, ``since``, ``until``, ``repaired``: the repairs made so far)."""
+    folder = repair_dir(project)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out: list[dict[str, Any]] = []
+    for name in names:
+        path = os.path.join(folder, name)
+        rec = _load(path)
+        if rec is None or not isinstance(rec.get("document"), str):
+            continue
+        doc = rec["document"]
+        if record_path(project, doc) != path:
+            continue
+        try:
+            now = check(project, doc)
+        except AgentDocError as exc:
+            _say(f"warning: {exc.message}")
+            now = None
+        after = _load(path) if os.path.exists(path) else None
+        repaired = (after or rec)["repaired"] + ([now] if now and after is None else [])
+        if after is None and not repaired:
+            continue
+        out.append({
+            "file": project.rel(doc),
+            "since": rec.get("time_text"),
+            "until": time.strftime("%Y-%m-%dT%H:%M:%S%z",
+                                   time.localtime(rec["time"] + REPAIR_WINDOW)),
+            "kept": after is not None,
+            "repaired": repaired,
+        })
+    return out
