@@ -450,8 +450,7 @@ def _apply(
                 "editor is quiet",
             )
         store.save(doc, snapshot_text)
-        repair.record_writeback(project, doc, bases=bases, written=final, response=response,
-                                snapshot=snapshot_text)
+        repair.record_writeback(project, doc, bases=bases, written=final, response=response)
         _delete_pending(project, doc)
     if notes.get("merging"):
         if conflicts:

@@ -11,7 +11,7 @@ only (a save landing between agent-doc's read and its write).
 ``.agent-doc/repair/<sha256(realpath)>.json`` (mode 0600, atomic write; the reference tool
 never looks in ``repair/``): the text it wrote (W), the versions without the answer it wrote
 over (P: the text it read, and any save it displaced and merged during the write-back; stored
-as small line deltas from W), the time, and the hash of the snapshot it saved.
+as small line deltas from W), the answer and the time.
 
 **The test (sound by construction).** A later version S of the document is a *stale save* when,
 for one of the recorded P:
@@ -39,7 +39,8 @@ write-back itself (a stale save of the previous answer is repaired before the ne
 merged), ``diff`` and ``status`` — each only when a record exists (one ``stat`` otherwise).
 
 **How long.** A record lives until the next write-back of that document replaces it, until the
-snapshot changes otherwise (``reset``, another tool), or until a check made more than
+snapshot no longer holds the answer (``reset``, another tool; ``patch`` keeps it), or until a
+check made more than
 :data:`REPAIR_WINDOW` seconds after the write-back (that check still repairs a stale save made
 inside the window, however late it runs). Documents above :data:`MAX_BYTES` are not recorded.
 
@@ -179,7 +180,7 @@ def _remove(path: str) -> None:
 
 def record_writeback(
     project: Project, doc: str | os.PathLike[str], *, bases: list[str], written: str,
-    response: str, snapshot: str,
+    response: str,
 ) -> None:
     """Keep what a later check needs (called by the write-back under the document lock, right
     after ``written`` was put in place). Never fails the write-back: a record that cannot be
@@ -216,7 +217,7 @@ def record_writeback(
             "time": now,
             "time_text": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)),
             "pid": os.getpid(),
-            "snapshot_sha": _sha(snapshot),
+            "answer": response,
             "written_sha": _sha(written),
             "written": written,
             "bases": kept,
@@ -249,7 +250,7 @@ def _load(path: str) -> dict[str, Any] | None:
         rec = json.loads(raw.decode("utf-8"))
         if not isinstance(rec, dict) or rec.get("version") != RECORD_VERSION:
             raise ValueError("unknown format")
-        for key, kind in (("time", (int, float)), ("snapshot_sha", str), ("written_sha", str),
+        for key, kind in (("time", (int, float)), ("answer", str), ("written_sha", str),
                           ("written", str), ("bases", list), ("repaired", list)):
             if not isinstance(rec.get(key), kind):
                 raise ValueError(f"'{key}' is missing")
@@ -282,8 +283,8 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
     if rec is None:
         return None
     snapshot = SnapshotStore(project).load(doc)
-    if snapshot is None or _sha(snapshot) != rec["snapshot_sha"]:
-        _remove(path)  # a later exchange (or a reset): this record is over
+    if snapshot is None or rec["answer"] not in snapshot.replace("\r\n", "\n"):
+        _remove(path)  # a reset (or another tool) moved the baseline on: the record is over
         return None
     real = os.path.realpath(doc)
     try:
