@@ -87,10 +87,40 @@ def record_path(project: Project, doc: str | os.PathLike[str]) -> str:
     return os.path.join(repair_dir(project), f"{doc_hash(doc)}.json")
 
 
+def sha_hex(data: str | bytes) -> str:
+    """sha256 (hex) of ``data`` (str as UTF-8)."""
+    return _sha(data)
+
+
 def _sha(data: str | bytes) -> str:
     from hashlib import sha256
 
     return sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def tracing() -> bool:
+    return bool(os.environ.get("AGENT_DOC_TRACE"))
+
+
+def trace(event: str, doc: str | os.PathLike[str], **fields: Any) -> None:
+    """Append one JSON line about a document write to the file named by ``AGENT_DOC_TRACE``
+    (the stress suite sets it, to trace a lost line or answer to one write); nothing when it
+    is unset. Never fails the caller."""
+    path = os.environ.get("AGENT_DOC_TRACE")
+    if not path:
+        return
+    import json
+
+    rec = {"t": time.time(), "pid": os.getpid(), "cmd": " ".join(sys.argv[1:2]),
+           "event": event, "doc": os.path.realpath(os.fspath(doc)), **fields}
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 # -- line alignment -------------------------------------------------------------------------
@@ -319,7 +349,8 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
 def _repair(doc: str, real: str, raw: bytes, merged: str, rec: dict[str, Any]) -> dict[str, Any]:
     from agent_doc.document import replace_document
 
-    saved = time.strftime("%H:%M:%S", time.localtime(os.stat(real).st_mtime))
+    mtime = os.stat(real).st_mtime
+    saved = time.strftime("%H:%M:%S", time.localtime(mtime))
     try:
         new = replace_document(real, raw, merged)
     except AgentDocError as exc:
@@ -328,6 +359,8 @@ def _repair(doc: str, real: str, raw: bytes, merged: str, rec: dict[str, Any]) -
             f"stale editor save removed: {exc.message}",
             hint=exc.hint or "fix the problem and run the command again",
         ) from None
+    trace("repair", doc, read=_sha(raw), read_mtime=mtime, written=_sha(new),
+          answer=rec.get("answer", "")[:80], answer_time=rec.get("time"))
     now = time.time()
     _say(f"agent-doc: restored the answer written at {rec.get('time_text', '?')} in {doc}: the "
          f"save of {saved} was made from a version without it (an editor's stale buffer); "

@@ -197,7 +197,12 @@ def patch_file(
         new = patched(old, path)
         if new != old:
             # an editor save landing between our read and write is merged, never overwritten
-            replace_document(path, raw, new)
+            on_disk = replace_document(path, raw, new)
+            from agent_doc import repair
+
+            if repair.tracing():  # the stress suite's per-write trace
+                repair.trace("patch", path, read=repair.sha_hex(raw),
+                             written=repair.sha_hex(on_disk))
         if update_snapshot:
             store = SnapshotStore(project)
             with store.transaction(path) as txn:
