@@ -263,3 +263,20 @@ B = "\n## Assistant\n\nthe answer\n\n## User\n\n"
 )
 def test_stale_merge_decisions(current: str, expected: str | None) -> None:
     assert stale_merge([P], P + B, current) == expected
+
+
+def test_a_save_older_than_two_answers_gets_both_back() -> None:
+    b1 = B.replace("the answer", "answer one")
+    b2 = B.replace("the answer", "answer two")
+    p1 = P
+    p2 = P + b1 + "a line saved between the answers\n"
+    w2 = p2 + b2
+    # made from the version before the first answer: both answers and the line come back
+    assert stale_merge([p1, p2], w2, p1 + "typed\n") == w2 + "typed\n"
+    # made from the version between them: the first base does not qualify (it holds lines the
+    # answers added), the second does
+    assert stale_merge([p1, p2], w2, p2 + "typed\n") == w2 + "typed\n"
+    # the user had the first answer and deleted it in their buffer, which they saved after
+    # the second answer landed: the first stays deleted, the second (never seen) comes back
+    deleted = P + "\n## Assistant\n\n\n## User\n\n" + "a line saved between the answers\n"
+    assert stale_merge([p1, p2], w2, deleted + "typed\n") == deleted + b2 + "typed\n"

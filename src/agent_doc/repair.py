@@ -70,8 +70,9 @@ RECORD_VERSION = 1
 REPAIR_WINDOW = 60.0
 #: documents larger than this (characters) get no record
 MAX_BYTES = 8 * 1024 * 1024
-#: at most this many pre-answer versions are kept per record
-MAX_BASES = 3
+#: at most this many pre-answer versions are kept per record (those of the previous record
+#: included while its window lasts)
+MAX_BASES = 4
 
 
 def _say(message: str) -> None:
@@ -176,8 +177,12 @@ def _undelta(w: list[str], hunks: list[list[Any]]) -> str:
 
 
 def stale_merge(bases: list[str], written: str, current: str) -> str | None:
-    """The repaired text if ``current`` is a stale save of one of ``bases`` that lost the
-    answer ``written`` added (module docstring, conditions 1–3); else None."""
+    """The repaired text if ``current`` is a stale save of one of ``bases`` (oldest first)
+    that lost the answer ``written`` added (module docstring, conditions 1–3); else None.
+
+    The oldest base that qualifies wins: a save made from a version older than the previous
+    answer gets both answers back, and a save made from a newer one cannot qualify for an
+    older base (it holds lines ``written`` added to that base)."""
     from agent_doc.merge import merge3way
 
     if current == written:
@@ -224,9 +229,15 @@ def record_writeback(
             return
         w_lines = _split(written)
         answer = {k for k in (_key(x) for x in _split(response)) if k.strip()}
+        # a stale save may predate the previous answer too: keep that record's versions
+        # (older first) while its window lasts, so both answers come back
+        older = _load(path) if os.path.exists(path) else None
+        if older is not None and time.time() <= older["time"] + REPAIR_WINDOW:
+            old_w = _split(older["written"])
+            bases = [_undelta(old_w, h) for h in older["bases"]] + list(bases)
         kept: list[list[list[Any]]] = []
         seen: set[str] = set()
-        for base in reversed(bases):  # the most recent first
+        for base in bases:
             if base in seen:
                 continue
             seen.add(base)
@@ -234,8 +245,7 @@ def record_writeback(
             if not (_added(p_lines, w_lines) & answer):
                 continue  # that version already held the answer
             kept.append(_delta(w_lines, p_lines))
-            if len(kept) == MAX_BASES:
-                break
+        kept = kept[-MAX_BASES:]  # the oldest first; the most recent ones kept
         if not kept:
             _remove(path)
             return
