@@ -11,10 +11,11 @@ only (a save landing between agent-doc's read and its write).
 ``.agent-doc/repair/<sha256(realpath)>.json`` (mode 0600, atomic write; the reference tool
 never looks in ``repair/``): the text it wrote (W), the versions without the answer it wrote
 over (P: the text it read, and any save it displaced and merged during the write-back; stored
-as small line deltas from W), the answer and the time.
+as small line deltas from W, oldest first; the previous record's P are carried over while its
+window lasts, so a save older than two answers gets both back), the answer and the time.
 
-**The test (sound by construction).** A later version S of the document is a *stale save* when,
-for one of the recorded P:
+**The test.** A later version S of the document is a *stale save* when, for one of the
+recorded P (the oldest that qualifies):
 
 1. S differs from W and from P (S == P exactly is not repaired: an undo that restored the
    version before the answer looks the same);
@@ -40,9 +41,13 @@ merged), ``diff`` and ``status`` — each only when a record exists (one ``stat`
 
 **How long.** A record lives until the next write-back of that document replaces it, until the
 snapshot no longer holds the answer (``reset``, another tool; ``patch`` keeps it), or until a
-check made more than
-:data:`REPAIR_WINDOW` seconds after the write-back (that check still repairs a stale save made
-inside the window, however late it runs). Documents above :data:`MAX_BYTES` are not recorded.
+check made more than :data:`REPAIR_WINDOW` seconds after the write-back (that check still
+repairs a stale save made inside the window, however late it runs). Why 60 s: an editor's
+check-then-write window is milliseconds (issue 17's trace: the stand-in editor's save landed
+8 ms after agent-doc's write, at load average 10), so a minute covers slow disks and loaded
+machines by three orders of magnitude, while keeping short the time in which the one ambiguous
+case below (a deliberate deletion of the whole block) can occur. Documents above
+:data:`MAX_BYTES` are not recorded.
 
 **Limits.** A user who had the answer, deleted the whole block including the trailing
 ``## User`` heading (with no ``resume`` change in that write-back) and typed new lines
