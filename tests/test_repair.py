@@ -280,3 +280,26 @@ def test_a_save_older_than_two_answers_gets_both_back() -> None:
     # the second answer landed: the first stays deleted, the second (never seen) comes back
     deleted = P + "\n## Assistant\n\n\n## User\n\n" + "a line saved between the answers\n"
     assert stale_merge([p1, p2], w2, deleted + "typed\n") == deleted + b2 + "typed\n"
+
+
+def test_a_patch_between_the_stale_save_and_the_check_does_not_prevent_the_repair(
+    project: Path, fake_claude: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `patch` rewrites the snapshot too (the entry is not a user change): the record must
+    # survive it, and the repair must keep the entry
+    doc = project / "doc.md"
+    doc.write_text(DOC.replace("## User\n", "<!-- agent:log -->\n<!-- /agent:log -->\n\n## User\n")
+                   + "first question\n")
+    monkeypatch.setenv("FAKE_CLAUDE_RESULT", "the first answer")
+    editor = stale_editor(doc, "the first answer", "rename")
+    assert run_cli("run", "--no-git", "doc.md", cwd=project).returncode == 0
+    assert editor.wait(timeout=WAIT) == 0
+    assert "the first answer" not in doc.read_text()
+    p = run_cli("patch", "doc.md", "log", "a log entry", cwd=project)
+    assert p.returncode == 0, p
+    d = run_cli("diff", "doc.md", cwd=project)
+    assert "restored the answer" in d.stderr, d
+    text = doc.read_text()
+    check_repaired(text, "the first answer")
+    assert text.count("a log entry") == 1, text
+    assert "the first answer" not in d.stdout and f"+{STALE_LINE}" in d.stdout, d
