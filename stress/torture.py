@@ -382,6 +382,10 @@ class Torture:
         t.note(f"torture: {len(repairs)} answer(s) restored after a stale editor save "
                f"(agent-doc trace: {len(self.trace)} writes traced, editor trace: "
                f"{len(self.editor_trace)} saves)")
+        for e in repairs[:5]:  # the evidence: which save removed the answer, and how
+            self.say(f"repair by pid {e.get('pid')} ({e.get('cmd')}) of "
+                     f"{self.real.get(str(e.get('doc')), e.get('doc'))}: answer "
+                     f"{str(e.get('answer'))!r}" + self.explain_answer(str(e.get("answer"))))
         self.say(f"agent calls: commands {len(done)} ({answered} answered runs), "
                  f"watch {sum(wdone.values())}")
         for r in self.records:

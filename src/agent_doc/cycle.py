@@ -449,13 +449,13 @@ def _apply(
                 f"in {_pending_path(project, doc)}: run `agent-doc recover {doc}` when the "
                 "editor is quiet",
             )
-        store.save(doc, snapshot_text)
-        repair.record_writeback(project, doc, bases=bases, written=final, response=response)
         if repair.tracing():  # the stress suite's per-write trace
             repair.trace("write-back", doc, sent=_sha(sent.encode("utf-8")),
                          read=_sha(bases[0].encode("utf-8")),
                          merged=[_sha(b.encode("utf-8")) for b in bases[1:]],
                          written=_sha(final_bytes), answer=response[:80])
+        store.save(doc, snapshot_text)
+        repair.record_writeback(project, doc, bases=bases, written=final, response=response)
         _delete_pending(project, doc)
     if notes.get("merging"):
         if conflicts:
