@@ -303,3 +303,44 @@ def test_a_patch_between_the_stale_save_and_the_check_does_not_prevent_the_repai
     check_repaired(text, "the first answer")
     assert text.count("a log entry") == 1, text
     assert "the first answer" not in d.stdout and f"+{STALE_LINE}" in d.stdout, d
+
+
+def test_a_stale_save_during_the_write_back_loop_keeps_the_answer(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside the write-back: a save that displaced our first swap is merged in; an editor
+    that read the version it displaced (before our swap) then saves that version plus a line
+    over our swapped-in text. Our next swap hands that save back: it lacks the answer because
+    it was made from a version without it, not because the user deleted it. Found by
+    ``python -m stress.repro_stale 40`` (an answer lost in ~1 of 40 writes)."""
+    from agent_doc import cycle
+    from agent_doc.project import Project
+
+    doc = project / "doc.md"
+    p0 = DOC + "my question\n"
+    doc.write_text(p0)
+    real_exchange = cycle.exchange_write
+    calls: list[int] = []
+
+    def rename_save(text: str) -> None:
+        tmp = project / ".doc.md.swx"
+        tmp.write_text(text)
+        os.replace(tmp, doc)
+
+    def exchange_with_an_editor(path: str, data: bytes) -> bytes | None:
+        calls.append(1)
+        if len(calls) == 1:  # saved after our read, before our first swap
+            rename_save(p0 + "e1\n")
+        elif len(calls) == 2:  # made from that save (read before our first swap)
+            rename_save(p0 + "e1\ne2\n")
+        return real_exchange(path, data)
+
+    monkeypatch.setattr(cycle, "exchange_write", exchange_with_an_editor)
+    result = cycle.apply_response(str(doc), Project.for_document(doc), sent=p0,
+                                  response="the answer", session_id=None)
+    text = doc.read_text()
+    assert len(calls) == 3, calls
+    assert text.count("the answer") == 1, text
+    assert text.count("e1\n") == 1 and text.count("e2\n") == 1, text
+    assert text.index("the answer") < text.index("e1\n") < text.index("e2\n"), text
+    assert result.conflicts == 0 and "<<<<<<<" not in text

@@ -437,7 +437,14 @@ def _apply(
                     "now",
                 ) from None
             notes["merging"] = True
+            # a save made from the version our last swap displaced (the editor read it before
+            # that swap and saved after it) lacks the answer without the user having deleted
+            # it: merge it against that version instead (repair.py's test; issue 17)
+            repaired = repair.stale_merge(bases[-1:], final, theirs)
             bases.append(theirs)
+            if repaired is not None:
+                current, expected, final = final, final_bytes, repaired
+                continue
             merged = merge3way(current, final, theirs)
             conflicts += merged.conflicts
             current, expected, final = final, final_bytes, merged.text

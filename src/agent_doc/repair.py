@@ -181,28 +181,40 @@ def _undelta(w: list[str], hunks: list[list[Any]]) -> str:
 # -- the test -------------------------------------------------------------------------------
 
 
-def stale_merge(bases: list[str], written: str, current: str) -> str | None:
+def stale_merge(bases: list[str], written: str, current: str,
+                why: list[str] | None = None) -> str | None:
     """The repaired text if ``current`` is a stale save of one of ``bases`` (oldest first)
     that lost the answer ``written`` added (module docstring, conditions 1–3); else None.
 
     The oldest base that qualifies wins: a save made from a version older than the previous
     answer gets both answers back, and a save made from a newer one cannot qualify for an
-    older base (it holds lines ``written`` added to that base)."""
+    older base (it holds lines ``written`` added to that base).
+
+    ``why``, if given, gets one reason per base that did not qualify (for the trace)."""
     from agent_doc.merge import merge3way
 
+    notes: list[str] = why if why is not None else []
     if current == written:
+        notes.append("the document is what the write-back wrote")
         return None
     w_lines, s_lines = _split(written), _split(current)
-    for base in bases:
+    for n, base in enumerate(bases):
         if current == base:
+            notes.append(f"base {n}: the document is exactly that version")
             continue
         p_lines = _split(base)
         ours = _added(p_lines, w_lines)
         theirs = _added(p_lines, s_lines)
-        if not theirs or theirs & ours:
-            continue  # nothing to tell it from a deletion / it comes from a version with W
+        if not theirs:
+            notes.append(f"base {n}: the document adds no line to it")
+            continue
+        if theirs & ours:  # it comes from a version that had the answer
+            notes.append(f"base {n}: the document has lines the write-back added: "
+                         f"{sorted(theirs & ours)[:2]}")
+            continue
         merged = merge3way(base, written, current)
         if merged.conflicts:
+            notes.append(f"base {n}: {merged.conflicts} conflict(s)")
             continue
         return merged.text
     return None
@@ -251,6 +263,8 @@ def record_writeback(
                 continue  # that version already held the answer
             kept.append(_delta(w_lines, p_lines))
         kept = kept[-MAX_BASES:]  # the oldest first; the most recent ones kept
+        trace("record", doc, written=_sha(written), versions=len(seen), kept=len(kept),
+              carried=older is not None)
         if not kept:
             _remove(path)
             return
@@ -330,6 +344,8 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
     snapshot = SnapshotStore(project).load(doc)
     if snapshot is None or rec["answer"] not in snapshot.replace("\r\n", "\n"):
         _remove(path)  # a reset (or another tool) moved the baseline on: the record is over
+        trace("repair-check", doc, answer=rec.get("answer", "")[:80],
+              why=["the snapshot no longer holds the answer: record removed"])
         return None
     real = os.path.realpath(doc)
     try:
@@ -339,7 +355,13 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
         return None  # gone, or being saved: the command's own read reports it
     deadline = rec["time"] + REPAIR_WINDOW
     outcome: dict[str, Any] | None = None
-    if _sha(raw) != rec["written_sha"] and mtime <= deadline:
+    why: list[str] = []
+    if _sha(raw) == rec["written_sha"]:
+        why.append("the document is what the write-back wrote")
+    elif mtime > deadline:
+        why.append(f"saved {mtime - rec['time']:.0f}s after the write-back (window "
+                   f"{REPAIR_WINDOW:.0f}s)")
+    else:
         try:
             current = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -348,7 +370,7 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
             written = rec["written"]
             w_lines = _split(written)
             bases = [_undelta(w_lines, h) for h in rec["bases"]]
-            merged = stale_merge(bases, written, current)
+            merged = stale_merge(bases, written, current, why)
             if merged is not None:
                 outcome = _repair(doc, real, raw, merged, rec)
                 rec["repaired"].append(outcome)
@@ -356,6 +378,9 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
                     _store(path, rec)
                 except OSError:
                     pass  # the repair is done; only the note for `status` is missing
+    if tracing() and outcome is None:
+        trace("repair-check", doc, read=_sha(raw), answer=rec.get("answer", "")[:80],
+              answer_time=rec.get("time"), why=why)
     if time.time() > deadline:
         _remove(path)
     return outcome
