@@ -113,8 +113,8 @@ def main() -> int:
                           f"{str(e.get('written'))[:12]} {e.get('why') or ''}")
         for line in errors[:5]:
             print("  " + line)
-        print(f"$ agent-doc {cmd} doc.md x{n} in {seconds:.0f}s (exit codes "
-              f"{sorted(set(codes))}) while an editor saved {len(saved)} times by "
+        print(f"$ agent-doc {cmd} doc.md x{n} in {seconds:.0f}s ({sum(1 for c in codes if c)} "
+              f"failed) while an editor saved {len(saved)} times by "
               f"check-then-rename: answers restored {len(repairs)}, answers missing "
               f"{len(missing)} {missing[:10]}, answers twice {len(doubled)}, editor lines "
               f"lost {len(lost_lines)} {lost_lines[:10]} (and {len(kept_aside)} only in the "

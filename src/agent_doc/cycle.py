@@ -440,7 +440,7 @@ def _apply(
             # a save made from the version our last swap displaced (the editor read it before
             # that swap and saved after it) lacks the answer without the user having deleted
             # it: merge it against that version instead (repair.py's test; issue 17)
-            repaired = repair.stale_merge(bases[-1:], final, theirs)
+            repaired = repair.stale_merge(bases[-1:], final, theirs, answer=response)
             bases.append(theirs)
             if repaired is not None:
                 current, expected, final = final, final_bytes, repaired

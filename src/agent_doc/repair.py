@@ -99,7 +99,10 @@ def sha_hex(data: str | bytes) -> str:
 
 
 def _sha(data: str | bytes) -> str:
-    from hashlib import sha256
+    try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~3 ms
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover - other interpreters
+        from hashlib import sha256
 
     return sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
@@ -138,20 +141,28 @@ def _split(text: str) -> list[str]:
     return split_lines(text)
 
 
-def _key(line: str) -> str:
-    return line.rstrip("\r\n")
+def _keys(text: str) -> list[str]:
+    """The lines of ``text`` without terminators (CRLF and LF alike), split at C speed."""
+    return text.replace("\r\n", "\n").split("\n")
 
 
-def _added(base: list[str], other: list[str]) -> set[str]:
+def _added(base: str, other: str) -> set[str]:
     """The non-blank lines (without terminators) ``other`` has beyond ``base`` (unmatched by a
     minimal line alignment)."""
     from agent_doc.diff import matching_runs
 
-    bk, ok = [_key(x) for x in base], [_key(x) for x in other]
-    matched = [False] * len(ok)
-    for _i, j, n in matching_runs(bk, ok):
-        matched[j : j + n] = [True] * n
-    return {k for k, m in zip(ok, matched, strict=True) if not m and k.strip()}
+    ok = _keys(other)
+    out: set[str] = set()
+    j = 0
+    for _i, b, n in [*matching_runs(_keys(base), ok), (0, len(ok), 0)]:
+        out.update(k for k in ok[j:b] if k.strip())
+        j = b + n
+    return out
+
+
+def _has(text: str, answer: str) -> bool:
+    """Whether the answer (LF lines) is in ``text`` as a whole."""
+    return bool(answer) and answer in text.replace("\r\n", "\n")
 
 
 def _delta(w: list[str], p: list[str]) -> list[list[Any]]:
@@ -182,7 +193,7 @@ def _undelta(w: list[str], hunks: list[list[Any]]) -> str:
 
 
 def stale_merge(bases: list[str], written: str, current: str,
-                why: list[str] | None = None) -> str | None:
+                why: list[str] | None = None, answer: str = "") -> str | None:
     """The repaired text if ``current`` is a stale save of one of ``bases`` (oldest first)
     that lost the answer ``written`` added (module docstring, conditions 1–3); else None.
 
@@ -190,21 +201,23 @@ def stale_merge(bases: list[str], written: str, current: str,
     answer gets both answers back, and a save made from a newer one cannot qualify for an
     older base (it holds lines ``written`` added to that base).
 
-    ``why``, if given, gets one reason per base that did not qualify (for the trace)."""
+    ``why``, if given, gets one reason per base that did not qualify (for the trace). With
+    ``answer`` (the response text), a ``current`` that holds it whole is left alone at once."""
     from agent_doc.merge import merge3way
 
     notes: list[str] = why if why is not None else []
     if current == written:
         notes.append("the document is what the write-back wrote")
         return None
-    w_lines, s_lines = _split(written), _split(current)
+    if _has(current, answer):
+        notes.append("the answer is in the document")
+        return None
     for n, base in enumerate(bases):
         if current == base:
             notes.append(f"base {n}: the document is exactly that version")
             continue
-        p_lines = _split(base)
-        ours = _added(p_lines, w_lines)
-        theirs = _added(p_lines, s_lines)
+        ours = _added(base, written)
+        theirs = _added(base, current)
         if not theirs:
             notes.append(f"base {n}: the document adds no line to it")
             continue
@@ -241,11 +254,10 @@ def record_writeback(
     doc = os.fspath(doc)
     path = record_path(project, doc)
     try:
-        if len(written) > MAX_BYTES:
+        if len(written) > MAX_BYTES or not _has(written, response):
             _remove(path)
             return
         w_lines = _split(written)
-        answer = {k for k in (_key(x) for x in _split(response)) if k.strip()}
         # a stale save may predate the previous answer too: keep that record's versions
         # (older first) while its window lasts, so both answers come back
         older = _load(path) if os.path.exists(path) else None
@@ -258,10 +270,9 @@ def record_writeback(
             if base in seen:
                 continue
             seen.add(base)
-            p_lines = _split(base)
-            if not (_added(p_lines, w_lines) & answer):
+            if _has(base, response):
                 continue  # that version already held the answer
-            kept.append(_delta(w_lines, p_lines))
+            kept.append(_delta(w_lines, _split(base)))
         kept = kept[-MAX_BASES:]  # the oldest first; the most recent ones kept
         trace("record", doc, written=_sha(written), versions=len(seen), kept=len(kept),
               carried=older is not None)
@@ -293,7 +304,9 @@ def _store(path: str, record: dict[str, Any]) -> None:
 
     from safefile import atomic_write
 
-    atomic_write(path, json.dumps(record, ensure_ascii=False), mode=0o600, make_parents=True)
+    # not durable (no fsync): after a crash the record may be missing, and a repair with it
+    atomic_write(path, json.dumps(record, ensure_ascii=False), mode=0o600, make_parents=True,
+                 durable=False)
 
 
 def _load(path: str) -> dict[str, Any] | None:
@@ -366,11 +379,13 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
             current = raw.decode("utf-8")
         except UnicodeDecodeError:
             current = None
-        if current is not None:
+        if current is not None and _has(current, rec["answer"]):
+            why.append("the answer is in the document")
+        elif current is not None:
             written = rec["written"]
             w_lines = _split(written)
             bases = [_undelta(w_lines, h) for h in rec["bases"]]
-            merged = stale_merge(bases, written, current, why)
+            merged = stale_merge(bases, written, current, why, rec["answer"])
             if merged is not None:
                 outcome = _repair(doc, real, raw, merged, rec)
                 rec["repaired"].append(outcome)
