@@ -32,6 +32,10 @@ if str(SRC) not in sys.path:  # the suite may run without the editable install
 #: printed when a check fails: at most this many examples per invariant
 MAX_EXAMPLES = int(os.environ.get("STRESS_EXAMPLES", "4"))
 
+#: the environments not closed yet: a violation keeps their scratch folders (see Tally.check)
+_LIVE_ENVS: list[Env] = []
+_LIVE_LOCK = threading.Lock()
+
 
 @dataclass
 class Row:
@@ -65,8 +69,23 @@ class Tally:
             if not ok:
                 row.violations += 1
                 if len(row.examples) < MAX_EXAMPLES:
-                    row.examples.append(detail[:1500])
+                    row.examples.append(detail[:3000])
+        if not ok:
+            self._keep_scratch(part, invariant)
         return ok
+
+    def _keep_scratch(self, part: str, invariant: str) -> None:
+        """A violation keeps the scratch folder of every environment still open (the project,
+        the logs, the traces) and says where it is, at once and in the final notes."""
+        with _LIVE_LOCK:
+            fresh = [e for e in _LIVE_ENVS if e.kept_for is None]
+            for e in fresh:
+                e.kept_for = f"[{part}] {invariant}"
+        for e in fresh:
+            print(f"[stress] violation [{part}] {invariant}: keeping the scratch folder "
+                  f"{e.base}", file=sys.stderr, flush=True)
+            self.note(f"scratch folder kept (violation [{part}] {invariant}): {e.base} "
+                      f"(traces: {e.trace_path}, {e.editor_trace_path})")
 
     def note(self, text: str) -> None:
         with self._lock:
@@ -132,7 +151,13 @@ class Env:
 
     def __init__(self, name: str, keep: bool = False) -> None:
         self.keep = keep
+        self.kept_for: str | None = None  # the violation that keeps the folder
         self.base = Path(tempfile.mkdtemp(prefix=f"agent-doc-stress-{name}-"))
+        # per-write traces: agent-doc's write-backs and repairs (AGENT_DOC_TRACE), the stand-in
+        # editor's saves (STRESS_EDITOR_TRACE); JSON lines with times and sha256 of the text
+        # read and written, so a lost line or answer can be traced to one write
+        self.trace_path = self.base / "agent-doc-trace.jsonl"
+        self.editor_trace_path = self.base / "editor-trace.jsonl"
         # tmux socket paths are limited to ~100 bytes: keep TMUX_TMPDIR short
         self.tmux_dir = tempfile.mkdtemp(prefix="ads", dir="/tmp")
         home = self.base / "home"
@@ -156,6 +181,8 @@ class Env:
             PATH=f"{self.fakebin}{os.pathsep}{os.environ.get('PATH', '')}",
             PYTHONPATH=os.pathsep.join([str(SRC), str(REPO), os.environ.get("PYTHONPATH", "")]),
             AGENT_DOC_NO_AUTOSTART="1",
+            AGENT_DOC_TRACE=str(self.trace_path),
+            STRESS_EDITOR_TRACE=str(self.editor_trace_path),
             GIT_AUTHOR_NAME="Stress",
             GIT_AUTHOR_EMAIL="stress@example.invalid",
             GIT_COMMITTER_NAME="Stress",
@@ -163,6 +190,8 @@ class Env:
             PYTHONDONTWRITEBYTECODE="1",
         )
         self.env = env
+        with _LIVE_LOCK:
+            _LIVE_ENVS.append(self)
 
     # -- commands -----------------------------------------------------------------------
     def cli(
@@ -227,7 +256,13 @@ class Env:
         if shutil.which("tmux"):
             subprocess.run(["tmux", "kill-server"], capture_output=True, env=self.env)
         shutil.rmtree(self.tmux_dir, ignore_errors=True)
-        if not self.keep:
+        with _LIVE_LOCK:
+            if self in _LIVE_ENVS:
+                _LIVE_ENVS.remove(self)
+        if self.kept_for is not None:
+            print(f"[stress] scratch folder kept ({self.kept_for}): {self.base}",
+                  file=sys.stderr, flush=True)
+        elif not self.keep:
             shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -24,6 +24,13 @@ Invariants checked during and after the run:
 * no conflict markers (all edits are appends or component patches, never overlapping);
 * no pending response left, no temporary file left, no lock held at the end;
 * ``watch --stop`` stops the daemon; every document's frontmatter parses at the end.
+
+Evidence when something is lost: every agent-doc write-back and repair appends a line to
+``agent-doc-trace.jsonl`` and every editor save one to ``editor-trace.jsonl`` (times, sha256 of
+the text read and written; :mod:`stress.common`), the fake agent logs each call (prompt sha,
+the document's session, result, times). A missing answer or user line is traced to the writes
+around it (:meth:`Torture.explain_answer`, :meth:`Torture.explain_edit`) in the violation's
+text, and any violation keeps the scratch project and prints where it is.
 """
 
 from __future__ import annotations
@@ -316,6 +323,7 @@ class Torture:
             except Exception as exc:
                 ok, detail = False, f"{rel}: {exc}"
             t.check(PART, "document frontmatter parses, session kept", ok, detail)
+        self.load_traces()
         self.check_answers(texts)
         self.check_editor(texts, ids_log)
         self.check_routing()
@@ -352,7 +360,8 @@ class Torture:
                 ok = here <= 1 and elsewhere == 0
             t.check(PART, "every agent call answered exactly once, in its document", ok,
                     f"run {r.uid} on {r.doc}: status={status}, in doc {here}x, elsewhere "
-                    f"{elsewhere}x\n{r.proc.describe()}")
+                    f"{elsewhere}x\n{'' if ok else self.explain_answer(key)}\n"
+                    f"{r.proc.describe()}")
         # the fake's own log: every completed call's answer is in the documents
         done = _done_pids(self.run_log)
         present = len(re.findall(r"run-ans u\S+ call \d+", whole))
@@ -362,11 +371,21 @@ class Torture:
                 f"{present} answers")
         wdone = Counter(_done_pids(self.watch_log))
         wfound = Counter(int(m) for m in re.findall(r"watch-ans call (\d+)", whole))
+        why = "".join(self.explain_answer(f"watch-ans call {pid}")
+                      for pid in list(wdone - wfound)[:3])
         t.check(PART, "every agent call answered exactly once, in its document",
                 wdone == wfound,
                 f"fake agent (watch) completed {sum(wdone.values())} calls, documents hold "
                 f"{sum(wfound.values())}; missing {dict(wdone - wfound)}, extra "
-                f"{dict(wfound - wdone)}", n=max(1, sum(wdone.values())))
+                f"{dict(wfound - wdone)}{why}", n=max(1, sum(wdone.values())))
+        repairs = [e for e in self.trace if e.get("event") == "repair"]
+        t.note(f"torture: {len(repairs)} answer(s) restored after a stale editor save "
+               f"(agent-doc trace: {len(self.trace)} writes traced, editor trace: "
+               f"{len(self.editor_trace)} saves)")
+        for e in repairs[:5]:  # the evidence: which save removed the answer, and how
+            self.say(f"repair by pid {e.get('pid')} ({e.get('cmd')}) of "
+                     f"{self.real.get(str(e.get('doc')), e.get('doc'))}: answer "
+                     f"{str(e.get('answer'))!r}" + self.explain_answer(str(e.get("answer"))))
         self.say(f"agent calls: commands {len(done)} ({answered} answered runs), "
                  f"watch {sum(wdone.values())}")
         for r in self.records:
@@ -394,8 +413,74 @@ class Torture:
                         and r.w0 - 0.05 <= t <= r.w1 + 0.05]
                 detail += "; commands on it around the save: " + ("; ".join(near) or "none "
                                                                    "(watch daemon cycle?)")
+                detail += self.explain_edit(rel, eid)
             self.tally.check(PART, "no user edit lost (editor ids, exactly once)", n == 1,
                              detail)
+
+    # -- traces -------------------------------------------------------------------------
+    def load_traces(self) -> None:
+        self.trace = _jsonl(self.env.trace_path)
+        self.editor_trace = _jsonl(self.env.editor_trace_path)
+        self.real = {str((self.root / rel).resolve()): rel for rel in DOCS}
+
+    def _event(self, e: dict[str, object], t0: float) -> str:
+        rel = self.real.get(str(e.get("doc")), e.get("doc"))
+        t = float(e["t"])  # type: ignore[arg-type]
+        return (f"{e.get('event')} of {rel} by pid {e.get('pid')} ({e.get('cmd')}) at "
+                f"{t - t0:+.3f}s: read {str(e.get('read'))[:12]}, wrote "
+                f"{str(e.get('written'))[:12]}")
+
+    @staticmethod
+    def _save(s: dict, t0: float) -> str:  # type: ignore[type-arg]
+        return (f"editor save {s['id']} ({s['how']}) of {s['doc']}: read {s['t_read'] - t0:+.3f}s "
+                f"(sha {s['read'][:12]}), checked {s['t_check'] - t0:+.3f}s, saved "
+                f"{s['t_save'] - t0:+.3f}..{s['t_done'] - t0:+.3f}s, wrote {s['written'][:12]}")
+
+    def _saves_near(self, rel: str, t0: float, before: float, after: float) -> list[str]:
+        return [self._save(s, t0) for s in self.editor_trace
+                if s.get("doc") == rel and t0 - before <= s["t_done"] <= t0 + after]
+
+    def explain_answer(self, key: str) -> str:
+        """Where an answer (a text ``key`` of its response) went: its write-back, the editor
+        saves that landed after it but were based on a read made before it, and the next
+        agent-doc writes of that document (did they read what the write-back wrote?)."""
+        wbs = [e for e in self.trace if e.get("event") == "write-back"
+               and key in str(e.get("answer", ""))]
+        if not wbs:
+            return f"\n  trace: no write-back of {key!r} (the answer never reached the document)"
+        lines = []
+        for wb in wbs:
+            t0, doc, written = float(wb["t"]), wb["doc"], wb["written"]
+            rel = str(self.real.get(str(doc), doc))
+            lines.append(f"  trace (times relative to the write-back, t0={t0:.3f}): "
+                         + self._event(wb, t0))
+            for s in self.editor_trace:
+                if s.get("doc") == rel and s["t_read"] < t0 <= s["t_done"] + 0.005:
+                    lines.append("    STALE (read before the write-back, saved after it): "
+                                 + self._save(s, t0))
+            later = sorted((e for e in self.trace if e.get("doc") == doc
+                            and float(e["t"]) > t0), key=lambda e: float(e["t"]))[:3]
+            for e in later:
+                lines.append("    next: " + self._event(e, t0) + (
+                    " (= what the write-back wrote)" if e.get("read") == written else ""))
+            lines += ["    " + x for x in self._saves_near(rel, t0, 0.5, 1.0)][:8]
+        return "\n" + "\n".join(lines)
+
+    def explain_edit(self, rel: str, eid: str) -> str:
+        """A lost editor line: its save, and agent-doc's writes of that document right after
+        it (each one's read sha: did it read what the editor wrote?)."""
+        saves = [s for s in self.editor_trace if s.get("id") == eid]
+        if not saves:
+            return "\n  trace: no save of it in the editor trace"
+        s = saves[0]
+        t0 = float(s["t_done"])
+        real = str((self.root / rel).resolve())
+        lines = ["  trace (t0 = the save): " + self._save(s, t0)]
+        for e in sorted((e for e in self.trace if e.get("doc") == real
+                         and t0 - 0.5 <= float(e["t"]) <= t0 + 2.0), key=lambda e: float(e["t"])):
+            lines.append("    " + self._event(e, t0) + (
+                " (read the save)" if e.get("read") == s["written"] else ""))
+        return "\n" + "\n".join(lines[:10])
 
     def check_routing(self) -> None:
         t = self.tally
@@ -442,6 +527,21 @@ class Torture:
             t.check(PART, "every claim not pruned is present", ok,
                     f"{rel}: registry entry {entry}, acceptable panes {sorted(ok_panes)}",
                     n=len(claims))
+
+
+def _jsonl(path: Path) -> list[dict[str, object]]:
+    """The JSON lines of a trace file (a torn last line is skipped)."""
+    out = []
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
 
 
 def _done_pids(log: Path) -> list[int]:

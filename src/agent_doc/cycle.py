@@ -521,6 +521,9 @@ def _apply(
     real = os.path.realpath(doc)
     notes: dict[str, Any] = {}
     with project.doc_lock(doc), _SigintDeferred():
+        from agent_doc import repair
+
+        repair.check(project, doc)  # a stale save of the previous answer first (issue 17)
         if store.load(doc) == snapshot_text:
             # an earlier process wrote the document and the snapshot, then died
             _delete_pending(project, doc)
@@ -548,6 +551,7 @@ def _apply(
                 f"kept in {_pending_path(project, doc)})",
             )
         current = _decode(expected, doc)
+        bases = [current]  # versions without the answer we wrote over (for repair.py)
         final_bytes = expected
         conflicts = 0
         final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
@@ -560,6 +564,7 @@ def _apply(
                 now = read_bytes(real)
                 if now != expected:
                     expected, current = now, _decode(now, doc)
+                    bases.append(current)
                     final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
                     continue
                 atomic_write(real, final_bytes)
@@ -580,6 +585,14 @@ def _apply(
                     "now",
                 ) from None
             notes["merging"] = True
+            # a save made from the version our last swap displaced (the editor read it before
+            # that swap and saved after it) lacks the answer without the user having deleted
+            # it: merge it against that version instead (repair.py's test; issue 17)
+            repaired = repair.stale_merge(bases[-1:], final, theirs, answer=response)
+            bases.append(theirs)
+            if repaired is not None:
+                current, expected, final = final, final_bytes, repaired
+                continue
             merged = merge3way(current, final, theirs)
             conflicts += merged.conflicts
             current, expected, final = final, final_bytes, merged.text
@@ -591,6 +604,11 @@ def _apply(
                 f"in {_pending_path(project, doc)}: run `agent-doc recover {doc}` when the "
                 "editor is quiet",
             )
+        if repair.tracing():  # the stress suite's per-write trace
+            repair.trace("write-back", doc, sent=_sha(sent.encode("utf-8")),
+                         read=_sha(bases[0].encode("utf-8")),
+                         merged=[_sha(b.encode("utf-8")) for b in bases[1:]],
+                         written=_sha(final_bytes), answer=response[:80])
         # the document holds the answer now: what follows cannot fail the command (a retry
         # would append it twice); a failure is a warning and the journal stays, so `recover`
         # (or the next run) records the snapshot later without adding the answer again
@@ -599,6 +617,9 @@ def _apply(
         except OSError as exc:
             _warn_after_write(doc, store.path(doc), exc, project)
         else:
+            # what a later check needs to put the answer back after a stale editor save
+            repair.record_writeback(project, doc, bases=bases, written=final,
+                                    response=response)
             try:
                 _delete_pending(project, doc)
             except OSError as exc:
@@ -845,6 +866,9 @@ def _read_and_diff(doc: str, project: Project) -> tuple[str, str | None]:
     from agent_doc.snapshot import SnapshotStore
 
     with project.doc_lock(doc):
+        from agent_doc import repair
+
+        repair.check(project, doc)  # an answer lost to a stale editor save (issue 17)
         raw = read_document_bytes(doc)
         text = decode_document(raw, doc)
         parse(text, doc)
@@ -963,6 +987,9 @@ def write_response(
     with project.submit_lock(doc, timeout=submit_wait()):
         applied = _apply_left_pending(doc, project)
         with project.doc_lock(doc):
+            from agent_doc import repair
+
+            repair.check(project, doc)  # an answer lost to a stale editor save (issue 17)
             parsed = read_document(doc)
             sent = parsed.text
             # the response read on stdin exists nowhere else: journal it, or keep it elsewhere

@@ -1,6 +1,8 @@
 """``agent-doc diff FILE [--full | --stat] [-v]``: what changed since the last submit (§3.3).
 
-**Read-only** (SPEC A6): it writes nothing at all — no snapshot (the reference could rewrite it
+**Read-only** (SPEC A6), with one exception: when the last write-back's answer was removed by
+a stale editor save, it is put back first (:mod:`agent_doc.repair`). Otherwise it writes nothing
+at all — no snapshot (the reference could rewrite it
 through its stale-snapshot heuristic, which we do not build), no session UUID, not even a lock
 file. The snapshot is therefore read without the snapshot lock: every snapshot write is an
 atomic replace, so an unlocked read sees a whole old or a whole new snapshot, never a torn one
@@ -24,6 +26,8 @@ import sys
 TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
+
+    from agent_doc.project import Project
 
 DESCRIPTION = """\
 Show what changed in FILE since the last submit: a unified diff between the snapshot (the
@@ -70,6 +74,22 @@ def _read_document(path: str) -> str:
         ) from None
 
 
+def _repair(project: Project, path: str) -> None:
+    """Put back an answer a stale editor save removed (:mod:`agent_doc.repair`), only when
+    the last write-back left a record; otherwise nothing is written."""
+    from agent_doc import repair
+    from agent_doc.errors import AgentDocError
+
+    if not os.path.exists(repair.record_path(project, path)):
+        return
+    try:
+        repair.check(project, path)
+    except AgentDocError as exc:
+        from agent_doc.cli.common import say
+
+        say(f"warning: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+
+
 def _write_stdout(text: str) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(text.encode("utf-8"))
@@ -82,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
     from agent_doc.project import Project
 
     path = existing_file(args.file)
-    text = _read_document(path)
     project = Project.for_document(path)
+    _repair(project, path)
+    text = _read_document(path)
     from agent_doc.snapshot import SnapshotStore
 
     snap_path = os.fspath(project.snapshot_path(path))

@@ -202,7 +202,7 @@ def patch_file(
         if not update_snapshot:
             if new != old:
                 # an editor save landing between our read and write is merged, never lost
-                replace_document(path, raw, new)
+                _trace_patch(path, raw, replace_document(path, raw, new))
             return old, new
         # the document and its snapshot change together, or neither does (a failure after
         # the document was written would make a retry append the entry twice): the snapshot
@@ -229,7 +229,7 @@ def patch_file(
                 except OSError as exc:
                     raise _snapshot_error(path, snap_file, exc) from None
             if new != old:
-                replace_document(path, raw, new)
+                _trace_patch(path, raw, replace_document(path, raw, new))
             txn.set(snap_text)
         except BaseException as exc:
             txn_cm.__exit__(type(exc), exc, exc.__traceback__)  # nothing is written
@@ -243,6 +243,14 @@ def patch_file(
                 f"updated: {os_cause(exc, snap_file)}; the patch shows up as a change in the "
                 f"next diff\nhint: {os_hint(exc, snap_file)}")
     return old, new
+
+
+def _trace_patch(path: str, raw: bytes, on_disk: bytes) -> None:
+    """The stress suite's per-write trace (``AGENT_DOC_TRACE``): what was read and written."""
+    from agent_doc import repair
+
+    if repair.tracing():
+        repair.trace("patch", path, read=repair.sha_hex(raw), written=repair.sha_hex(on_disk))
 
 
 def _snapshot_error(path: str, snap_file: str, exc: OSError) -> AgentDocError:

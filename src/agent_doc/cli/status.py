@@ -1,4 +1,5 @@
-"""``agent-doc status [--json]``: the project at a glance (read-only).
+"""``agent-doc status [--json]``: the project at a glance (read-only, except that an answer a
+stale editor save removed is put back first: ``repairs`` in the JSON, :mod:`agent_doc.repair`).
 
 Root, the documents in the registry with their panes (alive or not, from one ``list-panes``),
 pending responses, the watch daemon, the locks currently held with their holders, and whether
@@ -38,6 +39,11 @@ def render(st: dict[str, Any]) -> str:
         else:
             how = "apply with `agent-doc recover`"
         lines.append(f"  {what}{session} (since {p.get('since', '?')}) — {how}")
+    for r in st.get("repairs", []):
+        if r["repaired"]:
+            last = r["repaired"][-1]
+            lines.append(f"answer restored: {r['file']} (answer of {r['since']}, restored "
+                         f"{last.get('time_text', '?')} after a stale editor save)")
     w = st["watch"]
     if w["running"]:
         lines.append(f"watch: running (pid {w['pid'] if w['pid'] is not None else '?'})")
@@ -97,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     project = Project.for_cwd()
     st = project_status(project, open_tmux(args.socket_name))
     st["trust"] = trust_summary(project.root)
+    from agent_doc.repair import check_all
+
+    st["repairs"] = check_all(project)  # answers put back after a stale editor save (issue 17)
     if args.json:
         from agent_doc.cli.common import emit_json
 
