@@ -560,3 +560,43 @@ def test_document_deleted_during_the_call_keeps_the_response_pending(
     assert r.returncode == 0, r
     assert doc.read_text().count(ANSWER) == 1
     assert not pending_path(doc).exists()
+
+
+def test_an_editor_that_never_stops_saving_keeps_its_last_save(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write-back gives up after MAX_SWAPS rounds when an editor saves (by rename) before
+    every one of its exchanges. The disk then holds our previous round; the editor's last save
+    exists nowhere else, so it is the version kept aside, as the error's hint says."""
+    from agent_doc import cycle
+    from agent_doc.project import Project
+    from safefile import exchange_write as real_exchange
+
+    doc = make_doc(project, body="the question\n")
+    proj = Project.for_document(doc)
+    sent = doc.read_text()
+    saves: list[str] = []
+
+    def editor_saves_then_exchange(path: str, data: bytes) -> bytes | None:
+        # the editor reads the file and saves it with one more line, by rename, just before
+        # our exchange lands
+        text = Path(path).read_text() + f"editor line {len(saves)}\n"
+        tmp = Path(path).with_name(".editor-tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        saves.append(text)
+        return real_exchange(path, data)
+
+    monkeypatch.setattr(cycle, "exchange_write", editor_saves_then_exchange)
+    monkeypatch.setattr(cycle, "MAX_SWAPS", 3)
+    with proj.submit_lock(str(doc)):
+        cycle.write_pending(proj, doc, sent=sent, response="the answer", session_id=None,
+                            agent="test")
+        with pytest.raises(cycle.AgentDocError) as exc:
+            cycle.apply_response(doc, proj, sent=sent, response="the answer", session_id=None)
+    assert "kept changing" in exc.value.message
+    kept = [p for p in project.iterdir() if ".agent-doc-saved-" in p.name]
+    assert len(kept) == 1
+    assert kept[0].read_text() == saves[-1]  # the editor's last save, with its last line
+    assert f"editor line {len(saves) - 1}" in kept[0].read_text()
+    assert Path(cycle._pending_path(proj, str(doc))).exists()  # the answer is still kept

@@ -555,6 +555,7 @@ def _apply(
         final_bytes = expected
         conflicts = 0
         final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
+        last_save = current  # the editor's latest version we have seen (kept if we give up)
         for _attempt in range(MAX_SWAPS):
             final_bytes = final.encode("utf-8")
             if final_bytes == expected:
@@ -564,6 +565,7 @@ def _apply(
                 now = read_bytes(real)
                 if now != expected:
                     expected, current = now, _decode(now, doc)
+                    last_save = current
                     bases.append(current)
                     final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
                     continue
@@ -585,6 +587,7 @@ def _apply(
                     "now",
                 ) from None
             notes["merging"] = True
+            last_save = theirs
             # a save made from the version our last swap displaced (the editor read it before
             # that swap and saved after it) lacks the answer without the user having deleted
             # it: merge it against that version instead (repair.py's test; issue 17)
@@ -597,7 +600,9 @@ def _apply(
             conflicts += merged.conflicts
             current, expected, final = final, final_bytes, merged.text
         else:
-            saved = _save_aside(real, current.encode("utf-8"))
+            # the disk holds our previous round; the editor's last save (which that round
+            # displaced) exists only here: keep it where the hint says
+            saved = _save_aside(real, last_save.encode("utf-8"))
             raise AgentDocError(
                 f"{doc} kept changing while the response was being written ({MAX_SWAPS} tries)",
                 hint=f"the last version saved by your editor is in {saved}; the response is kept "
