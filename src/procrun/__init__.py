@@ -72,14 +72,22 @@ def run(
     new_session: bool = False,
     kill_grace: float = 2.0,
     pipe_grace: float = 5.0,
+    cwd: str | None = None,
 ) -> Finished:
     """Run ``argv`` (looked up on PATH); ``stdin`` bytes are fed to it, ``None`` = /dev/null.
+
+    ``cwd``: the folder the program runs in (default: ours). ``posix_spawn`` cannot change
+    folder, so the program is resolved here (missing: :class:`FileNotFoundError`, not
+    executable: :class:`PermissionError`, as without ``cwd``) and started through
+    ``/bin/sh -c 'cd DIR && exec PROGRAM ARGS'``, which leaves the program's pid unchanged.
 
     Returns when the program exited and its pipes closed (or ``pipe_grace`` seconds after it
     exited). Raises :class:`ProcessTimeout` after ``timeout`` seconds.
     """
     argv = list(argv)
     env = os.environ if env is None else env
+    if cwd is not None:
+        argv = _in_folder(argv, cwd, env)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if stdin is None:
@@ -110,6 +118,24 @@ def run(
     finally:  # _communicate closes in_w itself, whatever happens
         os.close(out_r)
         os.close(err_r)
+
+
+def _in_folder(argv: list[str], cwd: str, env: Mapping[str, str]) -> list[str]:
+    import errno
+    import shutil
+
+    name = argv[0]
+    if "/" in name:
+        exe: str | None = os.path.abspath(name)
+        if not os.path.exists(exe):  # type: ignore[arg-type]
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    else:
+        exe = shutil.which(name, path=env.get("PATH", os.defpath))
+        if exe is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    if os.path.isdir(exe) or not os.access(exe, os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+    return ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', cwd, exe, *argv[1:]]
 
 
 def _communicate(pid: int, name: str, data: bytes | None, in_w: int, out_r: int, err_r: int,
