@@ -250,18 +250,18 @@ class StandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_HEAD(self) -> None:  # noqa: N802 (the stdlib's naming)
+            def do_HEAD(self) -> None:
                 kit._record(Request("HEAD", self.path, dict(self.headers), None))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 kit._record(Request("GET", self.path, dict(self.headers), None))
                 self._send(200, {"data": [], "has_more": False, "first_id": None,
                                  "last_id": None})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 req = Request("POST", self.path, dict(self.headers), self._body())
                 route = self.path.split("?")[0]
                 if route.endswith("/count_tokens"):
