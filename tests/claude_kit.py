@@ -403,3 +403,20 @@ def write_fixture(name: str, text: str) -> Path:
     path = FIXTURES / name
     path.write_text(text)
     return path
+
+
+def prepare_interactive(home: Path, project: Path) -> None:
+    """State for the interactive (TUI) CLI in ``home``: onboarding done, the fake API key
+    approved, ``project`` trusted, and the permission mode ``default`` with auto mode disabled
+    (2.1.3xx starts new users in "auto mode", whose server-side safety check a stand-in API
+    cannot answer, and may offer to make it the default in a dialog)."""
+    key = claude_env(home, None)["ANTHROPIC_API_KEY"]
+    (home / ".claude").mkdir(parents=True, exist_ok=True)
+    (home / ".claude.json").write_text(json.dumps({
+        "hasCompletedOnboarding": True, "theme": "dark",
+        "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []},
+        "projects": {str(project): {"hasTrustDialogAccepted": True,
+                                    "hasCompletedProjectOnboarding": True}},
+    }))
+    (home / ".claude" / "settings.json").write_text(json.dumps(
+        {"permissions": {"defaultMode": "default"}, "disableAutoMode": "disable"}))

@@ -45,3 +45,24 @@ def test_stream_json_edge_cases() -> None:
         parse_stream_line("[1]")
     events, final = parse_stream_json('{"type":"system","subtype":"init"}\n')
     assert final is None and len(events) == 1  # killed before its result
+
+
+PROMPTS = sorted(FIXTURES.glob("*/permission-prompt*.txt"))
+
+
+@pytest.mark.parametrize("path", PROMPTS, ids=[f"{p.parent.name}/{p.name}" for p in PROMPTS])
+def test_permission_prompt_screens_of_the_real_cli(path: Path) -> None:
+    from agent_doc.prompt import parse_prompt
+
+    info = parse_prompt(path.read_text())
+    assert info.active and info.question == "Do you want to proceed?"
+    labels = [o.label for o in info.options]
+    assert labels[0] == "Yes" and labels[-1] == "No" and 3 <= len(labels) <= 4, labels
+    assert [o.index for o in info.options] == list(range(1, len(labels) + 1))
+    assert info.cursor == 0 and info.selected == 0
+    # the dashed separators and the command shown above are not options or the question
+    assert not any("╌" in label or label.startswith("touch") for label in labels)
+
+
+def test_permission_prompt_fixtures_exist() -> None:
+    assert len(PROMPTS) >= 2, f"no captured permission prompts under {FIXTURES}"

@@ -495,7 +495,8 @@ def test_run_applies_a_pending_response_first(project: Path, fake_claude: Path) 
 
     doc = make_doc(project)
     write_pending(Project.for_document(doc), doc, sent=doc.read_text(),
-                  response="Left pending.", session_id="5e551010-0000-4000-8000-000000000001", agent="claude")
+                  response="Left pending.", session_id="5e551010-0000-4000-8000-000000000001",
+                  agent="claude")
     with doc.open("a") as fh:
         fh.write("A follow-up?\n")
     r = run_cli("run", str(doc))
