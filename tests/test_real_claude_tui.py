@@ -208,4 +208,4 @@ def test_route_of_a_long_path_is_submitted(tui: tuple[StandIn, Pane], tmp_path: 
     doc.write_text("---\nagent: claude\n---\n\n# Session\n\n## User\n\nQUESTION-T1\n")
     api.responder = lambda request: Reply.text("LONG-PATH-ANSWERED")
     start_agent(doc, pane, tmp_path)
-    pane.wait(lambda s: "LONG-PATH-ANSWERED" in s, "the answer", timeout=20)
+    pane.wait(lambda s: "LONG-PATH-ANSWERED" in s, "the answer", timeout=8)
