@@ -175,3 +175,29 @@ def test_import_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=SRC), check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_cwd_runs_the_program_in_that_folder_with_the_same_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, there = tmp_path / "here", tmp_path / "there dir"
+    here.mkdir()
+    there.mkdir()
+    monkeypatch.chdir(here)
+    script = here / "where.sh"
+    script.write_text('#!/bin/sh\necho "$(pwd)|$#:$1"\n')
+    script.chmod(0o755)
+    # a relative program path is resolved from OUR folder, then run in `cwd`
+    out = procrun.run(["./where.sh", "a b"], cwd=str(there), new_session=True)
+    folder, args = out.stdout.decode().split("|")
+    assert (folder, args.strip()) == (str(there), "1:a b")
+    assert out.returncode == 0
+    assert procrun.run([sys.executable, "-c", "import os; print(os.getcwd())"],
+                       cwd=str(there)).stdout.decode().strip() == str(there)
+    with pytest.raises(FileNotFoundError):
+        procrun.run(["./no-such-program"], cwd=str(there))
+    with pytest.raises(FileNotFoundError):
+        procrun.run(["no-such-program-on-path-xyz"], cwd=str(there))
+    (here / "plain.txt").write_text("x")
+    with pytest.raises(PermissionError):
+        procrun.run(["./plain.txt"], cwd=str(there))
