@@ -60,9 +60,10 @@ class Pane:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
-    """A project under a SHORT path: `route` types `/agent-doc /abs/path` into the real TUI in
-    one burst, and with 2.1.332 a line longer than the pane is wide loses its Enter (the
-    command stays typed, unsent). See test_route_of_a_long_path_is_submitted (xfail)."""
+    """A project under a SHORT path: `route` types `/agent-doc /abs/path` and Enter into the
+    real TUI in one burst, and 2.1.332 takes a burst longer than ~60 characters for a paste
+    (measured: 57 submitted, 63 not): the command stays typed, unsent. See
+    test_route_of_a_long_path_is_submitted (xfail)."""
     import shutil
     import tempfile
 
@@ -197,8 +198,8 @@ def test_permission_prompt_is_detected_and_answered(tui: tuple[StandIn, Pane], p
 
 
 @pytest.mark.xfail(strict=True, reason="route types `/agent-doc FILE` and Enter in one burst; "
-                   "Claude Code 2.1.332 drops the Enter when the line is wider than the pane "
-                   "(tmux_router.Tmux.send_text*, not fixed here)")
+                   "Claude Code 2.1.332 takes a burst over ~60 characters for a paste and "
+                   "drops the Enter (tmux_router.Tmux.send_text*, not fixed here)")
 def test_route_of_a_long_path_is_submitted(tui: tuple[StandIn, Pane], tmp_path: Path) -> None:
     api, pane = tui
     deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 2) / "proj"
