@@ -37,20 +37,28 @@ def opt(argv: list[str], name: str) -> str | None:
 def test_each_document_gets_its_own_conversation_recorded_before_the_call(
     project: Path, fake_claude: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    a = make(project, "a.md", "question A")
+    a = make(project, "a.md", "question A",
+             "agent_doc_session: 1f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11\n")
     b = make(project, "b.md", "question B")
-    monkeypatch.setenv("FAKE_CLAUDE_MODE", "exit1")  # the call fails: the id is already there
+    # the id is in the document while the agent runs (a crash then leaves nothing orphaned)
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "exit1")
+    seen = project / "seen-by-agent.md"
+    monkeypatch.setenv("FAKE_CLAUDE_PRE", f"import shutil; shutil.copy({str(a)!r}, {str(seen)!r})")
+    before = a.read_bytes()
     r = run_cli("run", str(a))
     assert r.returncode == 1, r
     (call,) = claude_calls(fake_claude)
-    conv_a = opt(call["argv"], "--session-id")
-    assert conv_a is not None and resume_of(a) == conv_a
+    failed_id = opt(call["argv"], "--session-id")
+    assert failed_id is not None and resume_of(seen) == failed_id
     assert "--continue" not in call["argv"] and "--resume" not in call["argv"]
+    # ... and taken back when the call fails cleanly: a failed submit changes nothing
+    assert a.read_bytes() == before
     assert not list((project / ".agent-doc").glob("pending/*"))
     monkeypatch.setenv("FAKE_CLAUDE_MODE", "ok")
-    # the retry creates the recorded conversation (no answer was applied in it yet)
+    monkeypatch.delenv("FAKE_CLAUDE_PRE")
     assert run_cli("run", str(a)).returncode == 0
-    assert opt(claude_calls(fake_claude)[1]["argv"], "--session-id") == conv_a
+    conv_a = opt(claude_calls(fake_claude)[1]["argv"], "--session-id")
+    assert conv_a is not None and resume_of(a) == conv_a
     assert run_cli("run", str(b)).returncode == 0
     conv_b = opt(claude_calls(fake_claude)[2]["argv"], "--session-id")
     assert conv_b is not None and conv_b != conv_a and resume_of(b) == conv_b

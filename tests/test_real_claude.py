@@ -197,21 +197,67 @@ def test_api_errors_are_clear_and_change_nothing(
     assert "ANSWER to QUESTION-E2" in a.read_text()
 
 
-def test_first_submit_api_error_then_retry_continues_the_recorded_conversation(
-    real: StandIn, project: Path
-) -> None:
-    """The id is recorded before the call; after a failed first call the CLI already knows
-    it ("already in use"), so the retry resumes it instead of failing."""
+def test_first_submit_api_error_changes_nothing(real: StandIn, project: Path) -> None:
+    """The id recorded before the first call is taken back when the call fails cleanly."""
     real.responder = lambda req: Reply.fail(529, "overloaded_error", "Overloaded")
     a = doc_with(project / "a.md", "QUESTION-F1")
+    a.write_text(a.read_text().replace(
+        "---\n", "---\nagent_doc_session: 6f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11\n", 1))
+    before = a.read_bytes()
     r = run_cli("run", str(a), cwd=project)
     assert r.returncode == 1, r
-    conv = resume_of(a)  # recorded before the call: nothing orphaned
+    assert a.read_bytes() == before
+    assert not list((project / ".agent-doc").glob("pending/*"))
     real.responder = _answer
     r = run_cli("run", str(a), cwd=project)
     assert r.returncode == 0, r
+    assert "ANSWER to QUESTION-F1" in a.read_text() and resume_of(a)
+
+
+def test_a_run_killed_during_its_first_call_is_continued_by_the_next(
+    real: StandIn, project: Path, tmp_path: Path
+) -> None:
+    """agent-doc SIGKILLed while Claude Code answers the first call: the conversation id is
+    already in the document, Claude Code (in its own session) finishes and keeps the
+    conversation; the next run's `--session-id` is "already in use", so it resumes it."""
+    import signal
+    import threading
+
+    gate = threading.Event()
+
+    def slow(request: Request) -> Reply:
+        gate.wait(60)
+        return _answer(request)
+
+    real.responder = slow
+    a = doc_with(project / "a.md", "QUESTION-K1")
+    run = subprocess.Popen([sys.executable, "-m", "agent_doc", "run", str(a)], cwd=project,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=dict(os.environ))
+    try:
+        real.wait_turns(1)
+        conv = resume_of(a)  # recorded before the call
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        gate.set()
+    store = Path(os.environ["HOME"]) / ".claude" / "projects"
+    deadline = time.monotonic() + 60
+    while not any("ANSWER to QUESTION-K1" in p.read_text(errors="replace")
+                  for p in store.glob(f"*/{conv}.jsonl")):
+        assert time.monotonic() < deadline, "Claude Code did not finish the killed call"
+        time.sleep(0.2)
+    assert "## Assistant" not in a.read_text()  # the answer never reached the document
+    with a.open("a") as fh:
+        fh.write("QUESTION-K2\n")
+    real.responder = _answer
+    r = run_cli("run", str(a), cwd=project)
+    assert r.returncode == 0, r
+    assert "already exists" in r.stderr
     assert resume_of(a) == conv
-    assert "ANSWER to QUESTION-F1" in a.read_text()
+    last = real.turns()[-1]
+    assert "ANSWER to QUESTION-K1" in last.text  # the killed exchange is in the history
+    assert "ANSWER to QUESTION-K2" in a.read_text()
 
 
 def test_unknown_conversation_offers_reset(real: StandIn, project: Path) -> None:

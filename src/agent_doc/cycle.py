@@ -620,11 +620,22 @@ def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
                 model=options.model or parsed.model,
             )
         else:
-            reply = agent.send(  # type: ignore[call-arg]
-                prompt, resume_id=conversation[0], fork=False,
-                model=options.model or parsed.model, new_conversation=conversation[1],
-                document=doc,
-            )
+            recorded_now = parsed.resume is None
+            try:
+                reply = agent.send(  # type: ignore[call-arg]
+                    prompt, resume_id=conversation[0], fork=False,
+                    model=options.model or parsed.model, new_conversation=conversation[1],
+                    document=doc,
+                )
+                if not clean_response(reply.text).strip():
+                    raise AgentError(
+                        f"{agent.name} returned an empty response for {doc}",
+                        hint="nothing was written; run again", agent=agent.name,
+                    )
+            except BaseException:
+                if recorded_now:
+                    _forget_conversation(doc, project, conversation[0])
+                raise
             from agent_doc.agents.claude import is_conversation_id
 
             if not is_conversation_id(reply.session_id or ""):  # keep the id we recorded
@@ -652,9 +663,11 @@ def _own_conversation(
     For an agent that takes a conversation id chosen by us (Claude Code's ``--session-id``),
     a document without ``resume`` gets a fresh id, recorded in its frontmatter **before** the
     call (so a crash between the two leaves no conversation that no document knows); the call
-    then creates that conversation. A recorded id is new until an answer in it was applied:
-    the snapshot (sent text + answer) carries the ``resume`` of the last applied answer.
-    Values from the frontmatter are data: ``resume`` must be a conversation id.
+    then creates that conversation. A call that fails cleanly takes the line back
+    (:func:`_forget_conversation`), so a failed submit changes nothing. A recorded id is new
+    until an answer in it was applied: the snapshot (sent text + answer) carries the
+    ``resume`` of the last applied answer. Values from the frontmatter are data: ``resume``
+    must be a conversation id.
     """
     from agent_doc.agents.claude import check_conversation_id
     from agent_doc.document import new_session_id, parse, replace_document
@@ -674,6 +687,22 @@ def _own_conversation(
         # a save that landed since the read is merged with our one-line change
         replace_document(doc, text.encode("utf-8"), new_text)
     return new_text, (sid, True)
+
+
+def _forget_conversation(doc: str, project: Project, sid: str) -> None:
+    """Take back the ``resume`` line recorded for a first call that failed (an API error,
+    Ctrl-C, a timeout): a failed submit leaves the document as it was. Only a run killed
+    outright leaves the line, and then the next run continues that conversation."""
+    from agent_doc.document import edit_document, parse
+
+    def change(text: str) -> str:
+        return set_field(text, "resume", None, doc) if parse(text, doc).resume == sid else text
+
+    try:
+        edit_document(doc, change, project=project)
+    except AgentDocError as exc:
+        _say(f"warning: could not take `resume: {sid}` back out of {doc} ({exc.message}); "
+             "the next run continues that conversation")
 
 
 def _dry_run(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
