@@ -455,9 +455,16 @@ def test_write_appends_stdin_and_updates_the_snapshot(project: Path, fake_claude
 
 def test_write_with_session_id_sets_resume(project: Path) -> None:
     doc = make_doc(project)
-    r = run_cli("write", str(doc), "--session-id", "abc-123", input="ok\n")
+    conv = "0b6e3a1c-8d2f-4e57-a9c0-1d2e3f4a5b6c"
+    r = run_cli("write", str(doc), "--session-id", conv, input="ok\n")
     assert r.returncode == 0, r
-    assert "resume: abc-123\n" in doc.read_text()
+    assert f"resume: {conv}\n" in doc.read_text()
+    # a session id is data that `run` would pass to claude: never an option, never garbage
+    before = doc.read_bytes()
+    for bad in ("abc-123", "--dangerously-skip-permissions"):
+        r = run_cli("write", str(doc), f"--session-id={bad}", input="ok\n")
+        assert r.returncode == 1 and "not a Claude conversation id" in r.stderr, r
+        assert "hint:" in r.stderr and doc.read_bytes() == before
 
 
 def test_recover_without_pending_says_so(project: Path) -> None:

@@ -746,6 +746,15 @@ def write_response(
     """
     doc = _check_document(path)
     project = Project.for_document(doc)
+    if session_id is not None:  # it becomes `resume`, which `run` passes to claude: data only
+        from agent_doc.agents.claude import is_conversation_id
+
+        if not is_conversation_id(session_id):
+            raise AgentDocError(
+                f"not writing to {path}: --session-id {session_id!r} is not a Claude "
+                "conversation id (a UUID)",
+                hint="pass the session_id Claude Code reported, or leave --session-id out",
+            )
     text = clean_response(response)
     if not text.strip():
         raise AgentDocError(
