@@ -56,7 +56,8 @@ from stress.common import (
 PART = "crash"
 COMMANDS = ["run", "write", "recover", "patch", "claim", "reset", "init", "sync"]
 ANSWER = "crash answer: the agent's reply"
-NEW_SESSION = "new-sess"
+NEW_SESSION = "5e55e55e-0000-4000-8000-00000000a2e1"  # claude ids are UUIDs
+OLD_SESSION = "0d5e55e5-0000-4000-8000-0000000001d5"
 FAKE_ENV = {"FAKE_CLAUDE_RESULT": ANSWER, "FAKE_CLAUDE_SESSION": NEW_SESSION,
             "FAKE_CLAUDE_SLEEP": "0.05"}
 DOC = "notes.md"
@@ -129,10 +130,10 @@ class Crash:
         t = Trial(n, cmd, root, slot[0], slot[1])
         if cmd == "init":
             return t
-        doc.write_text(doc_text(sid, "crash", ["question one"], resume="old-sess",
+        doc.write_text(doc_text(sid, "crash", ["question one"], resume=OLD_SESSION,
                                 component=True))
         snapshot_path(doc).parent.mkdir(parents=True, exist_ok=True)
-        snapshot_path(doc).write_text(doc_text(sid, "crash", [], resume="old-sess",
+        snapshot_path(doc).write_text(doc_text(sid, "crash", [], resume=OLD_SESSION,
                                                component=True))
         doc2.write_text(doc_text(sid2, "other", ["hello"]))
         if cmd == "recover":

@@ -179,11 +179,11 @@ class Torture:
                 "FAKE_CLAUDE_LOG": str(self.run_log),
                 "FAKE_CLAUDE_RESULT": f"run-ans {uid} call {{pid}}",
                 "FAKE_CLAUDE_SLEEP": f"{rng.uniform(0, 0.4):.3f}",
-                "FAKE_CLAUDE_SESSION": f"sess-{uid}",
+                "FAKE_CLAUDE_SESSION": _as_uuid(f"sess-{uid}"),
             }
             self._do(op, doc, uid, [*args, doc], env=env)
         elif op == "write":
-            self._do(op, doc, uid, ["write", "--json", "--session-id", f"ws-{uid}", doc],
+            self._do(op, doc, uid, ["write", "--json", "--session-id", _as_uuid(f"ws-{uid}"), doc],
                      input=f"write-ans {uid}\n")
         elif op == "patch":
             self._do(op, doc, uid, ["patch", doc, "log", f"patch-entry {uid}"])
@@ -554,3 +554,10 @@ def _done_pids(log: Path) -> list[int]:
 def run(tally: Tally, *, minutes: float, procs: int, seed: int, keep: bool = False,
         editor: str = "mixed") -> None:
     Torture(tally, minutes=minutes, procs=procs, seed=seed, keep=keep, editor=editor).run()
+
+
+def _as_uuid(text: str) -> str:
+    """A conversation id (Claude Code's are UUIDs; `run` refuses any other `resume`)."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, text))

@@ -33,10 +33,13 @@ from agent_doc.agents.command import TextAgent
 from agent_doc.agents.offline import OfflineAgent, session_id_for
 from agent_doc.agents.openai import OpenAIAgent
 from agent_doc.config import AgentConfig, Config, ConfigError, global_config_path, load_config
+from agent_doc.errors import AgentDocError
 from agent_doc.prompts import SYSTEM_PROMPT, build_prompt
 from conftest import claude_calls, trust_project
 
 SP = ["--append-system-prompt", SYSTEM_PROMPT]
+U1 = "6f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11"
+U2 = "0b6e3a1c-8d2f-4e57-a9c0-1d2e3f4a5b6c"
 
 
 def cfg(default: str | None = None, **agents: AgentConfig) -> Config:
@@ -83,42 +86,75 @@ def send(agent: Any, prompt: str = "hello", resume_id: str | None = None, fork: 
 # -- claude protocol: argv ---------------------------------------------------------------------
 
 
-def test_argv_first_run_forks(fake_claude: Path) -> None:
-    reply = send(ClaudeAgent(), "the prompt", fork=True)
+def test_argv_new_conversation_uses_our_id_never_continue(fake_claude: Path) -> None:
+    reply = ClaudeAgent().send("the prompt", resume_id=U1, fork=True, model=None,
+                               new_conversation=True)
     (call,) = claude_calls(fake_claude)
-    assert call["argv"] == [*DEFAULT_ARGS, "--continue", "--fork-session", *SP]
+    # never `--continue --fork-session`: that continued another document's conversation
+    assert call["argv"] == [*DEFAULT_ARGS, "--session-id", U1, *SP]
     assert list(DEFAULT_ARGS) == ["-p", "--output-format", "json", "--permission-mode",
                                   "acceptEdits"]
     assert call["prompt"] == "the prompt"
-    assert reply == AgentReply(f"Answer from fake claude (call {call['pid']})", "fake-session-1")
+    assert reply == AgentReply(f"Answer from fake claude (call {call['pid']})", U1)
+    send(ClaudeAgent(), fork=True)  # no id at all (a direct caller): a plain new conversation
+    assert claude_calls(fake_claude)[1]["argv"] == [*DEFAULT_ARGS, *SP]
 
 
-def test_argv_resume_wins_over_fork_and_model_follows(fake_claude: Path) -> None:
-    send(ClaudeAgent(), resume_id="abc-123", fork=True, model="opus")
-    send(ClaudeAgent(model="haiku"), resume_id="abc-123", fork=False, model=None)
+def test_argv_resume_and_model_follows(fake_claude: Path) -> None:
+    send(ClaudeAgent(), resume_id=U1, fork=True, model="opus")
+    send(ClaudeAgent(model="haiku"), resume_id=U1, fork=False, model=None)
     send(ClaudeAgent(model="haiku"), fork=False, model="sonnet")
     calls = claude_calls(fake_claude)
-    assert calls[0]["argv"] == [*DEFAULT_ARGS, "--resume", "abc-123", "--model", "opus", *SP]
-    assert calls[1]["argv"] == [*DEFAULT_ARGS, "--resume", "abc-123", "--model", "haiku", *SP]
+    assert calls[0]["argv"] == [*DEFAULT_ARGS, "--resume", U1, "--model", "opus", *SP]
+    assert calls[1]["argv"] == [*DEFAULT_ARGS, "--resume", U1, "--model", "haiku", *SP]
     assert calls[2]["argv"] == [*DEFAULT_ARGS, "--model", "sonnet", *SP]
+
+
+@pytest.mark.parametrize("bad", ["--dangerously-skip-permissions", "-x", "abc-123", "", " ",
+                                 U1 + " --foo", "r1"])
+def test_argv_refuses_a_resume_that_is_not_a_conversation_id(fake_claude: Path,
+                                                              bad: str) -> None:
+    if not bad:
+        send(ClaudeAgent(), resume_id=bad)  # empty = none
+        assert "--resume" not in claude_calls(fake_claude)[0]["argv"]
+        return
+    with pytest.raises(AgentDocError, match="not a Claude conversation id"):
+        send(ClaudeAgent(), resume_id=bad)
+    assert not fake_claude.exists()  # nothing ran
+
+
+@pytest.mark.parametrize("bad", ["--dangerously-skip-permissions", "-opus", "op us",
+                                 "a\nb", "+x"])
+def test_argv_refuses_a_model_that_is_not_a_name(fake_claude: Path, bad: str) -> None:
+    with pytest.raises(AgentDocError, match="is not a model name"):
+        send(ClaudeAgent(), model=bad)
+    with pytest.raises(AgentDocError, match="is not a model name"):
+        send(ClaudeAgent(model=bad))
+    assert not fake_claude.exists()
+    for good in ("opus", "claude-sonnet-4-5", "claude-opus-4-1[1m]",
+                 "us.anthropic.claude-3-7-sonnet-20250219-v1:0"):
+        send(ClaudeAgent(), model=good)
+    assert [c["argv"][-3] for c in claude_calls(fake_claude)] == [
+        "opus", "claude-sonnet-4-5", "claude-opus-4-1[1m]",
+        "us.anthropic.claude-3-7-sonnet-20250219-v1:0"]
 
 
 def test_configured_args_replace_defaults_entirely(fake_claude: Path) -> None:
     agent = build_agent("claude", cfg(claude=AgentConfig("claude", args=["--only"])))
     send(agent, fork=True)
     (call,) = claude_calls(fake_claude)
-    assert call["argv"] == ["--only", "--continue", "--fork-session", *SP]
+    assert call["argv"] == ["--only", *SP]
 
 
 def test_configured_command_and_custom_name(fake_claude: Path, tmp_path: Path) -> None:
     fake = str(Path(__file__).parent / "fakes" / "claude")
     agent = build_agent("bot", cfg(bot=AgentConfig("bot", command=fake, model="m1")))
     assert agent.name == "bot"
-    reply = send(agent, resume_id="r1")
+    reply = send(agent, resume_id=U2)
     (call,) = claude_calls(fake_claude)
     # a custom claude-protocol agent has no default arguments (as in the reference)
-    assert call["argv"] == ["--resume", "r1", "--model", "m1", *SP]
-    assert reply.session_id == "fake-session-1"
+    assert call["argv"] == ["--resume", U2, "--model", "m1", *SP]
+    assert reply.session_id == U2
 
 
 def test_environment_cwd_and_session(fake_claude: Path, tmp_path: Path,
@@ -238,35 +274,50 @@ def test_json_result_shapes(tmp_path: Path) -> None:
         "print(json.dumps({'is_error': True, 'result': 'Credit balance is too low'}))\n"
         "sys.exit(1)\n",
     )
-    with pytest.raises(AgentError, match="status 1: Credit balance is too low"):
+    with pytest.raises(AgentError, match="returned an error: Credit balance is too low"):
         send(ClaudeAgent("f", str(failing)))
     scalar = script(tmp_path / "scalar", "import sys\nsys.stdin.read()\nprint(42)\n")
     with pytest.raises(AgentError, match="without a result object"):
         send(ClaudeAgent("s", str(scalar)))
 
 
-def test_first_run_in_a_folder_without_conversation_starts_a_new_one(
+def test_an_existing_conversation_id_is_continued(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    """A run that died after the CLI created the conversation: `--session-id` then says
+    "already in use" (the real CLI's words), and the conversation is resumed instead."""
     log = tmp_path / "argv.log"
     s = script(
-        tmp_path / "fresh-claude",
+        tmp_path / "known-claude",
         "import json, sys\nsys.stdin.read()\n"
         f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
-        "if '--continue' in sys.argv:\n"
-        "    sys.stderr.write('No conversation found to continue\\n'); sys.exit(1)\n"
-        "print(json.dumps({'result': 'fresh answer', 'session_id': 'new-1'}))\n",
+        "if '--session-id' in sys.argv:\n"
+        "    sys.stderr.write('Error: Session ID %s is already in use.\\n'"
+        " % sys.argv[2]); sys.exit(1)\n"
+        "print(json.dumps({'result': 'resumed answer', 'session_id': sys.argv[2]}))\n",
     )
-    reply = send(ClaudeAgent("c", str(s), args=[]), fork=True)
-    assert reply == AgentReply("fresh answer", "new-1")
+    agent = ClaudeAgent("c", str(s), args=[])
+    reply = agent.send("hi", resume_id=U1, fork=False, model=None, new_conversation=True)
+    assert reply == AgentReply("resumed answer", U1)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert calls == [["--continue", "--fork-session", *SP], [*SP]]
-    assert "starting a new one" in capfd.readouterr().err
-    # other failures are not retried
-    log.unlink()
-    with pytest.raises(AgentError, match="No conversation found"):
-        send(ClaudeAgent("c", str(s), args=["--continue"]), fork=False)
-    assert len(log.read_text().splitlines()) == 1
+    assert calls == [["--session-id", U1, *SP], ["--resume", U1, *SP]]
+    assert "already exists" in capfd.readouterr().err
+
+
+def test_an_unknown_conversation_says_so_and_offers_reset(tmp_path: Path) -> None:
+    s = script(
+        tmp_path / "forgetful-claude",
+        "import sys\nsys.stdin.read()\n"
+        "sys.stderr.write('No conversation found with session ID: %s\\n' % sys.argv[2])\n"
+        "sys.exit(1)\n",
+    )
+    with pytest.raises(AgentError) as exc:
+        ClaudeAgent("c", str(s), args=[]).send("hi", resume_id=U1, fork=False, model=None,
+                                                document="notes/a.md")
+    assert f"has no conversation {U1}" in exc.value.message
+    assert "notes/a.md" in exc.value.message
+    assert "`agent-doc reset notes/a.md`" in (exc.value.hint or "")
+    assert "config" not in (exc.value.hint or "")  # not "edit args in a config file"
 
 
 def test_killed_by_signal_is_reported(tmp_path: Path) -> None:
@@ -681,4 +732,4 @@ def test_resolution_from_files(project: Path, fake_claude: Path,
     assert (agent.timeout, agent.model, agent.args) == (7.0, "opus", ["-p"])
     send(agent, fork=True)
     (call,) = claude_calls(fake_claude)
-    assert call["argv"] == ["-p", "--continue", "--fork-session", "--model", "opus", *SP]
+    assert call["argv"] == ["-p", "--model", "opus", *SP]

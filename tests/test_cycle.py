@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -101,14 +102,20 @@ def test_run_appends_the_response_sets_resume_and_saves_the_snapshot(
     assert len(calls) == 1
     text = doc.read_text()
     answer = f"{ANSWER} (call {calls[0]['pid']})"
-    expected = sent.replace("agent: claude\n", "agent: claude\nresume: fake-session-1\n") + (
+    # the document's own conversation: an id chosen by agent-doc, never `--continue`
+    argv = calls[0]["argv"]
+    assert "--continue" not in argv and "--fork-session" not in argv
+    conv = argv[argv.index("--session-id") + 1]
+    from agent_doc.document import read_document
+
+    assert len(conv) == 36 and conv != read_document(doc).session
+    expected = sent.replace("agent: claude\n", f"agent: claude\nresume: {conv}\n") + (
         f"\n## Assistant\n\n{answer}\n\n## User\n\n"
     )
     assert text == expected
     assert snapshot_path(doc).read_text() == expected
     assert not pending_path(doc).exists()
-    # first submit: no resume yet, so the fake was asked to fork; the document went in whole
-    assert "--continue" in calls[0]["argv"] and "--fork-session" in calls[0]["argv"]
+    # first submit: the document went in whole
     assert "Question one?" in calls[0]["prompt"]
 
     again = run_cli("run", str(doc))
@@ -123,7 +130,8 @@ def test_run_appends_the_response_sets_resume_and_saves_the_snapshot(
     assert third.returncode == 0, third
     calls = claude_calls(fake_claude)
     assert len(calls) == 2
-    assert calls[1]["argv"][calls[1]["argv"].index("--resume") + 1] == "fake-session-1"
+    assert calls[1]["argv"][calls[1]["argv"].index("--resume") + 1] == conv
+    assert "--session-id" not in calls[1]["argv"]
     assert "+Second question?" in calls[1]["prompt"]
     assert doc.read_text().count("## Assistant") == 2
 
@@ -141,7 +149,7 @@ def test_run_json_and_missing_uuid_is_added(project: Path, fake_claude: Path) ->
 
     d = read_document(doc)
     assert d.session is not None and len(d.session) == 36
-    assert d.resume == "fake-session-1"
+    assert d.resume is not None and len(d.resume) == 36 and d.resume != d.session
 
 
 def test_response_headings_are_not_duplicated(
@@ -160,7 +168,7 @@ def test_crlf_document_stays_crlf(project: Path, fake_claude: Path) -> None:
     r = run_cli("run", str(doc))
     assert r.returncode == 0, r
     raw = doc.read_bytes()
-    assert b"resume: fake-session-1\r\n" in raw
+    assert re.search(rb"\r\nresume: [0-9a-f-]{36}\r\n", raw)
     assert b"Question one?\r\n\r\n## Assistant\r\n\r\n" + ANSWER.encode() in raw
     assert raw.endswith(b")\r\n\r\n## User\r\n\r\n")
     assert b"\n" not in raw.replace(b"\r\n", b"")
@@ -272,7 +280,7 @@ def test_middle_edit_during_the_call_is_merged(project: Path, fake_claude: Path)
     text = doc.read_text()
     assert "Old answer. > my inline note" in text
     assert text.count(ANSWER) == 1 and "<<<<<<<" not in text
-    assert "resume: fake-session-1" in text
+    assert re.search(r"\nresume: [0-9a-f-]{36}\n", text)
     assert "my inline note" not in snapshot_path(doc).read_text()
 
 
@@ -291,7 +299,7 @@ def test_overlapping_edits_during_the_call_keep_both_sides(
     assert rc == 0, err
     text = doc.read_text()
     for piece in ("tags: mine", "# Session: Renamed", "The question, reworded?",
-                  "And another line.", "resume: fake-session-1"):
+                  "And another line.", "\nresume: "):
         assert piece in text
     assert text.count(ANSWER) == 1
     assert text.index("And another line.") < text.index(ANSWER)
@@ -447,9 +455,16 @@ def test_write_appends_stdin_and_updates_the_snapshot(project: Path, fake_claude
 
 def test_write_with_session_id_sets_resume(project: Path) -> None:
     doc = make_doc(project)
-    r = run_cli("write", str(doc), "--session-id", "abc-123", input="ok\n")
+    conv = "0b6e3a1c-8d2f-4e57-a9c0-1d2e3f4a5b6c"
+    r = run_cli("write", str(doc), "--session-id", conv, input="ok\n")
     assert r.returncode == 0, r
-    assert "resume: abc-123\n" in doc.read_text()
+    assert f"resume: {conv}\n" in doc.read_text()
+    # a session id is data that `run` would pass to claude: never an option, never garbage
+    before = doc.read_bytes()
+    for bad in ("abc-123", "--dangerously-skip-permissions"):
+        r = run_cli("write", str(doc), f"--session-id={bad}", input="ok\n")
+        assert r.returncode == 1 and "not a Claude conversation id" in r.stderr, r
+        assert "hint:" in r.stderr and doc.read_bytes() == before
 
 
 def test_recover_without_pending_says_so(project: Path) -> None:
@@ -487,7 +502,8 @@ def test_run_applies_a_pending_response_first(project: Path, fake_claude: Path) 
 
     doc = make_doc(project)
     write_pending(Project.for_document(doc), doc, sent=doc.read_text(),
-                  response="Left pending.", session_id="sess-1", agent="claude")
+                  response="Left pending.", session_id="5e551010-0000-4000-8000-000000000001",
+                  agent="claude")
     with doc.open("a") as fh:
         fh.write("A follow-up?\n")
     r = run_cli("run", str(doc))

@@ -213,3 +213,29 @@ def test_guarded_program_keeps_its_pid_status_and_pipes() -> None:
     assert pid == pgid and rest == "in"
     with pytest.raises(ValueError):
         procrun.run(["true"], orphan_guard=True)
+
+
+def test_cwd_runs_the_program_in_that_folder_with_the_same_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, there = tmp_path / "here", tmp_path / "there dir"
+    here.mkdir()
+    there.mkdir()
+    monkeypatch.chdir(here)
+    script = here / "where.sh"
+    script.write_text('#!/bin/sh\necho "$(pwd)|$#:$1"\n')
+    script.chmod(0o755)
+    # a relative program path is resolved from OUR folder, then run in `cwd`
+    out = procrun.run(["./where.sh", "a b"], cwd=str(there), new_session=True)
+    folder, args = out.stdout.decode().split("|")
+    assert (folder, args.strip()) == (str(there), "1:a b")
+    assert out.returncode == 0
+    assert procrun.run([sys.executable, "-c", "import os; print(os.getcwd())"],
+                       cwd=str(there)).stdout.decode().strip() == str(there)
+    with pytest.raises(FileNotFoundError):
+        procrun.run(["./no-such-program"], cwd=str(there))
+    with pytest.raises(FileNotFoundError):
+        procrun.run(["no-such-program-on-path-xyz"], cwd=str(there))
+    (here / "plain.txt").write_text("x")
+    with pytest.raises(PermissionError):
+        procrun.run(["./plain.txt"], cwd=str(there))

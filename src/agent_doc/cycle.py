@@ -909,21 +909,52 @@ def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
             # the pre-commit only saves the user's text in history: say so, do not stop
             _say(f"warning: could not commit {doc} before submitting: {exc.message}"
                  + (f" ({exc.hint})" if exc.hint else "") + "; continuing without the commit")
-    prompt = build_prompt(text, diff, resumed=parsed.resume is not None)
-    # the answer must be journaled whatever happens: make sure it can be, before paying
+    # the answer must be journaled whatever happens: make sure it can be, before paying (and
+    # before the conversation id is recorded: a failure here changes nothing)
     _check_document_writable(doc)
     _check_snapshot_writable(doc, project, text)
     reserve = reserve_pending(project, doc, sent=text)
     try:
+        conversation = None
+        if getattr(agent, "chooses_conversation_id", False):
+            if parsed.model and not options.model:
+                from agent_doc.agents.claude import check_model
+
+                check_model(parsed.model, f"{doc}: frontmatter `model:`")
+            text, conversation = _own_conversation(doc, project, text, parsed.resume)
+        resumed = parsed.resume is not None if conversation is None else not conversation[1]
+        prompt = build_prompt(text, diff, resumed=resumed)
         _say(f"Submitting to {agent.name}...")
         progress = sys.stderr.isatty() if options.progress is None else options.progress
         with _Progress(agent.name, progress):
-            reply = agent.send(
-                prompt,
-                resume_id=parsed.resume,
-                fork=parsed.resume is None,
-                model=options.model or parsed.model,
-            )
+            if conversation is None:
+                reply = agent.send(
+                    prompt,
+                    resume_id=parsed.resume,
+                    fork=parsed.resume is None,
+                    model=options.model or parsed.model,
+                )
+            else:
+                recorded_now = parsed.resume is None
+                try:
+                    reply = agent.send(  # type: ignore[call-arg]
+                        prompt, resume_id=conversation[0], fork=False,
+                        model=options.model or parsed.model, new_conversation=conversation[1],
+                        document=doc,
+                    )
+                    if not clean_response(reply.text).strip():
+                        raise AgentError(
+                            f"{agent.name} returned an empty response for {doc}",
+                            hint="nothing was written; run again", agent=agent.name,
+                        )
+                except BaseException:
+                    if recorded_now:
+                        _forget_conversation(doc, project, conversation[0])
+                    raise
+                from agent_doc.agents.claude import is_conversation_id
+
+                if not is_conversation_id(reply.session_id or ""):  # keep the id we recorded
+                    reply = type(reply)(reply.text, conversation[0])
         response = clean_response(reply.text)
         if not response.strip():
             raise AgentError(
@@ -940,6 +971,56 @@ def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
     result.pending_applied = applied
     _say(f"Response appended to {doc}")
     return result
+
+
+def _own_conversation(
+    doc: str, project: Project, text: str, resume: str | None
+) -> tuple[str, tuple[str, bool]]:
+    """The document's own agent conversation: ``(sent text, (id, new))``.
+
+    For an agent that takes a conversation id chosen by us (Claude Code's ``--session-id``),
+    a document without ``resume`` gets a fresh id, recorded in its frontmatter **before** the
+    call (so a crash between the two leaves no conversation that no document knows); the call
+    then creates that conversation. A call that fails cleanly takes the line back
+    (:func:`_forget_conversation`), so a failed submit changes nothing. A recorded id is new
+    until an answer in it was applied: the snapshot (sent text + answer) carries the
+    ``resume`` of the last applied answer. Values from the frontmatter are data: ``resume``
+    must be a conversation id.
+    """
+    from agent_doc.agents.claude import check_conversation_id
+    from agent_doc.document import new_session_id, parse, replace_document
+    from agent_doc.snapshot import SnapshotStore
+
+    if resume is not None:
+        check_conversation_id(resume, doc)
+        try:
+            snap = SnapshotStore(project).peek(doc)
+            applied = parse(snap, doc).resume if snap is not None else None
+        except AgentDocError:
+            applied = None
+        return text, (resume, applied != resume)
+    sid = new_session_id()
+    new_text = set_field(text, "resume", sid, doc)
+    with project.doc_lock(doc):
+        # a save that landed since the read is merged with our one-line change
+        replace_document(doc, text.encode("utf-8"), new_text)
+    return new_text, (sid, True)
+
+
+def _forget_conversation(doc: str, project: Project, sid: str) -> None:
+    """Take back the ``resume`` line recorded for a first call that failed (an API error,
+    Ctrl-C, a timeout): a failed submit leaves the document as it was. Only a run killed
+    outright leaves the line, and then the next run continues that conversation."""
+    from agent_doc.document import edit_document, parse
+
+    def change(text: str) -> str:
+        return set_field(text, "resume", None, doc) if parse(text, doc).resume == sid else text
+
+    try:
+        edit_document(doc, change, project=project)
+    except AgentDocError as exc:
+        _say(f"warning: could not take `resume: {sid}` back out of {doc} ({exc.message}); "
+             "the next run continues that conversation")
 
 
 def _dry_run(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
@@ -983,6 +1064,15 @@ def write_response(
     """
     doc = _check_document(path)
     project = Project.for_document(doc)
+    if session_id is not None:  # it becomes `resume`, which `run` passes to claude: data only
+        from agent_doc.agents.claude import is_conversation_id
+
+        if not is_conversation_id(session_id):
+            raise AgentDocError(
+                f"not writing to {path}: --session-id {session_id!r} is not a Claude "
+                "conversation id (a UUID)",
+                hint="pass the session_id Claude Code reported, or leave --session-id out",
+            )
     text = clean_response(response)
     if not text.strip():
         raise AgentDocError(

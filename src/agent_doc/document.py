@@ -380,6 +380,15 @@ def parse(text: str, path: str | os.PathLike[str] | None = None) -> Document:
     if fields is None:
         _check_duplicates(lines, p)
         fields = _yaml_parse(yaml_text.replace("\r\n", "\n"), p, 2, lines)
+    if "\x00" in yaml_text:
+        _nul_error(yaml_text, p)
+    for key, value in fields.items():
+        if isinstance(value, str) and "\x00" in value:  # a "\0" escape in a quoted value
+            raise FrontmatterError(
+                f"{_where(p)}:{_key_line_no(lines, key, 2)}: frontmatter '{key}' contains a NUL "
+                "character (\\0); frontmatter values are text and cannot hold one",
+                hint=f"remove the \\0 from '{key}'; the document was not changed",
+            )
     if fields.get(SESSION_KEY) is not None and fields.get(LEGACY_SESSION_KEY) is not None:
         a = _key_line_no(lines, SESSION_KEY, 2)
         b = _key_line_no(lines, LEGACY_SESSION_KEY, 2)
@@ -398,6 +407,16 @@ def parse(text: str, path: str | os.PathLike[str] | None = None) -> Document:
         yaml_end=close_start,
         body_start=body_start,
         fields=fields,
+    )
+
+
+def _nul_error(yaml_text: str, path: str | None) -> None:
+    line = yaml_text.count("\n", 0, yaml_text.index("\x00")) + 2
+    raise FrontmatterError(
+        f"{_where(path)}:{line}: the frontmatter contains a NUL byte (a binary file, or a "
+        "corrupted save?)",
+        hint="delete the NUL byte from that line (e.g. `tr -d '\\000'`); the document was not "
+        "changed",
     )
 
 

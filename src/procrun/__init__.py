@@ -46,11 +46,12 @@ from collections.abc import Mapping, Sequence
 
 __all__ = ["Finished", "ProcessTimeout", "run"]
 
-#: the launcher of guarded programs (module docstring): ``sh -c _GUARD_SH guard TENTHS
+#: the launcher of guarded programs (module docstring): ``sh -c _GUARD_SH guard TENTHS DIR
 #: PROGRAM ARGS...``, with the guard pipe's read end as fd 3 (dash redirects only fds 0-9);
-#: TENTHS is the kill grace in 0.1 s steps
-_GUARD_SH = """tenths=$1 prog=$2
-shift 2
+#: TENTHS is the kill grace in 0.1 s steps, DIR the folder to run in (empty: ours)
+_GUARD_SH = """tenths=$1 dir=$2 prog=$3
+shift 3
+if [ -n "$dir" ]; then cd -- "$dir" || exit; fi
 ( (
     trap '' TERM INT HUP
     exec </dev/null >/dev/null 2>&1
@@ -112,8 +113,15 @@ def run(
     kill_grace: float = 2.0,
     pipe_grace: float = 5.0,
     orphan_guard: bool | None = None,
+    cwd: str | None = None,
 ) -> Finished:
     """Run ``argv`` (looked up on PATH); ``stdin`` bytes are fed to it, ``None`` = /dev/null.
+
+    ``cwd``: the folder the program runs in (default: ours). ``posix_spawn`` cannot change
+    folder, so the program is resolved here (missing: :class:`FileNotFoundError`, not
+    executable: :class:`PermissionError`, as without ``cwd``; a relative path is taken from
+    OUR folder) and started through ``/bin/sh``, which changes folder and ``exec``s it: the
+    program's pid is unchanged.
 
     Returns when the program exited and its pipes closed (or ``pipe_grace`` seconds after it
     exited). Raises :class:`ProcessTimeout` after ``timeout`` seconds. ``orphan_guard``
@@ -127,11 +135,16 @@ def run(
         raise ValueError("orphan_guard needs new_session=True (the guard stops a group)")
     guard_r = guard_w = -1
     spawn_argv = argv
-    if guard:
+    if guard or cwd is not None:
         program = _which(argv[0], env)  # missing/not executable: raised here, as by the spawn
+        if "/" in program:
+            program = os.path.abspath(program)  # relative to OUR folder, even with `cwd`
+    if guard:
         guard_r, guard_w = os.pipe()  # both close-on-exec; the launcher gets guard_r below
         spawn_argv = ["/bin/sh", "-c", _GUARD_SH, "agent-doc-guard",
-                      str(max(1, round(kill_grace * 10))), program, *argv[1:]]
+                      str(max(1, round(kill_grace * 10))), cwd or "", program, *argv[1:]]
+    elif cwd is not None:
+        spawn_argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', cwd, program, *argv[1:]]
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if stdin is None:
@@ -195,8 +208,6 @@ def _which(name: str, env: Mapping[str, str]) -> str:
     if denied:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-
-
 
 
 def _communicate(pid: int, name: str, data: bytes | None, in_w: int, out_r: int, err_r: int,

@@ -94,7 +94,8 @@ def resolve_agent(cli_agent: str | None, doc_agent: str | None, config: Config) 
 def select_agent(
     cli_agent: str | None, doc_agent: str | None, project_root: str | os.PathLike[str] | None
 ) -> Agent:
-    """:func:`resolve_agent` that reads the config only when it is needed.
+    """:func:`resolve_agent` that reads the config only when it is needed; a claude-protocol
+    agent is set to run in ``project_root``.
 
     ``--agent offline`` (or ``agent: offline`` in the frontmatter) needs no config, so a broken
     config file cannot stop the offline agent (``demo``, tests); every other choice loads it
@@ -107,7 +108,12 @@ def select_agent(
             return build_agent("offline", Config(None, {}, []))
         if name:
             break
-    return resolve_agent(cli_agent, doc_agent, load_config(project_root))
+    agent = resolve_agent(cli_agent, doc_agent, load_config(project_root))
+    if project_root is not None and getattr(agent, "chooses_conversation_id", False):
+        # Claude Code files conversations by the folder it runs in: always the project root,
+        # whatever folder agent-doc (or `watch`) was started from
+        agent.cwd = os.fspath(project_root)  # type: ignore[attr-defined]
+    return agent
 
 
 def build_agent(name: str, config: Config, *, origin: str | None = None) -> Agent:

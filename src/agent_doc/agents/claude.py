@@ -6,20 +6,32 @@ default). The argument vector, in order:
 1. the base arguments: ``-p --output-format json --permission-mode acceptEdits`` for
    ``claude``; ``[agents.NAME] args`` replaces them **entirely** (for other names they default
    to none, as in the reference: such a program must accept Claude's flags);
-2. ``--resume ID`` when the document has a ``resume`` id, else ``--continue --fork-session``
-   when ``fork`` (which continues the latest conversation *of the current directory*). In a
-   folder with no earlier conversation the CLI fails with "No conversation found to
-   continue" (anthropics/claude-code#14844, #18282); we then say so on stderr and call once
-   more without these two flags, which starts a new conversation;
+2. the document's own conversation: ``--session-id ID`` for a conversation that does not
+   exist yet (agent-doc chose the id and recorded it in the frontmatter as ``resume`` before
+   the call, see :mod:`agent_doc.cycle`), ``--resume ID`` afterwards. The CLI is never asked to
+   ``--continue`` "the latest conversation of this folder": with Claude Code 2.1.x that made a
+   new document's first submit continue another document's conversation. Two crash windows
+   are healed by one retry: ``--session-id`` for an id the CLI already knows ("Session ID …
+   is already in use": it was created by a run that died before its answer was applied) is
+   retried with ``--resume``; the reverse ("No conversation found with session ID") is an
+   error whose hint is ``agent-doc reset FILE``;
 3. ``--model M`` when a model is given (``--model``/frontmatter, else ``[agents.NAME] model``);
 4. ``--append-system-prompt`` with :data:`agent_doc.prompts.SYSTEM_PROMPT`.
 
-The prompt goes to stdin (then closed); ``CLAUDECODE`` is removed from the environment; the
-process runs in its own process group (see :mod:`agent_doc.agents.command`).
+Values that come from a document are **data, never options** (:func:`check_conversation_id`,
+:func:`check_model`): ``resume`` must be a UUID and ``model`` a model name; nothing from the
+document can become an argv element that starts with ``-``.
 
-stdout must be one JSON value: an object with ``result`` (string), ``is_error`` (bool) and
-``session_id`` (string, optional). With ``--verbose`` the CLI prints an array of messages
-instead; then the last element whose ``type`` is ``"result"`` is used.
+The prompt goes to stdin (then closed); ``CLAUDECODE`` is removed from the environment; the
+process runs in its own process group (see :mod:`agent_doc.agents.command`) and in the
+**project root** (``cwd``, set by :func:`agent_doc.agents.select_agent`): Claude Code files
+conversations by the folder it runs in, so a run started from another folder (or by ``watch``
+started elsewhere) must still find the document's conversation.
+
+stdout must be one JSON value: an object with ``type``, ``subtype``, ``is_error``, ``result``
+(string) and ``session_id``. With ``--verbose`` the CLI prints an array of messages instead;
+then the last element whose ``type`` is ``"result"`` is used. :func:`parse_stream_json` reads
+``--output-format stream-json`` (one JSON event per line).
 """
 
 from __future__ import annotations
@@ -37,6 +49,8 @@ from agent_doc.agents.command import (
     decode_output,
     run_agent_process,
 )
+from agent_doc.errors import AgentDocError
+from agent_doc.record import FrozenRecord
 
 TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
 if TYPE_CHECKING:
@@ -44,8 +58,56 @@ if TYPE_CHECKING:
 
 DEFAULT_ARGS = ("-p", "--output-format", "json", "--permission-mode", "acceptEdits")
 
+#: characters a model name may hold ("claude-sonnet-4-5", "opus", "claude-opus-4-1[1m]",
+#: "us.anthropic.claude-3-7-sonnet-20250219-v1:0", "arn:aws:bedrock:…/…")
+_MODEL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:/@[]+"
+)
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def is_conversation_id(value: str) -> bool:
+    """Claude Code's conversation ids are UUIDs (``8-4-4-4-12`` hex digits)."""
+    return (
+        len(value) == 36
+        and value[8] == value[13] == value[18] == value[23] == "-"
+        and _HEX.issuperset(value.replace("-", ""))
+    )
+
+
+def check_conversation_id(value: str, doc: str) -> str:
+    """``value`` (the frontmatter's ``resume``) if it is a conversation id, else an error."""
+    if not is_conversation_id(value):
+        raise AgentDocError(
+            f"{doc}: frontmatter `resume: {_shown(value)}` is not a Claude conversation id "
+            "(a UUID such as 6f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11); nothing was sent",
+            hint=f"remove the `resume:` line, or run `agent-doc reset {doc}` to start a new "
+            "conversation for this document",
+        )
+    return value
+
+
+def check_model(value: str, origin: str) -> str:
+    """``value`` if it is a model name (never an option such as ``--dangerously-…``)."""
+    if not value or value[0] in "-+" or not _MODEL_CHARS.issuperset(value):
+        raise AgentDocError(
+            f"{origin}: `{_shown(value)}` is not a model name; nothing was sent",
+            hint="use a model name such as `sonnet`, `opus` or `claude-sonnet-4-5` (letters, "
+            "digits and . _ - : / @ [ ], not starting with '-'), or remove it",
+        )
+    return value
+
+
+def _shown(value: str) -> str:
+    text = repr(value)[1:-1]
+    return text if len(text) <= 80 else text[:77] + "..."
+
 
 class ClaudeAgent:
+    #: this backend takes a conversation id chosen by the caller (``--session-id``); the
+    #: cycle records the id in the document before the call and passes ``new_conversation``
+    chooses_conversation_id = True
+
     def __init__(
         self,
         name: str = "claude",
@@ -55,6 +117,7 @@ class ClaudeAgent:
         model: str | None = None,
         timeout: float | None = None,
         config_file: str | None = None,
+        cwd: str | None = None,
     ) -> None:
         self.name = name
         self.command = os.path.expanduser(command)
@@ -62,50 +125,87 @@ class ClaudeAgent:
         self.model = model
         self.timeout = timeout
         self.config_file = config_file
+        #: the folder the CLI runs in (the project root; None = ours)
+        self.cwd = cwd
+        self._document: str | None = None  # named in hints during send()
 
-    def argv(self, *, resume_id: str | None, fork: bool, model: str | None) -> list[str]:
+    def argv(
+        self, *, resume_id: str | None, model: str | None, new_conversation: bool = False,
+        fork: bool = False,
+    ) -> list[str]:
+        """The argument vector. ``fork`` is accepted for the :class:`Agent` interface and
+        ignored: the CLI is never asked to continue "the latest" conversation of a folder."""
         from agent_doc.prompts import SYSTEM_PROMPT
 
         argv = [self.command, *self.args]
         if resume_id:
-            argv += ["--resume", resume_id]
-        elif fork:
-            argv += ["--continue", "--fork-session"]
+            if not is_conversation_id(resume_id):  # the cycle checks first, with the file name
+                raise AgentDocError(
+                    f"not a Claude conversation id: {_shown(resume_id)}",
+                    hint="`agent-doc reset FILE` starts a new conversation",
+                )
+            argv += ["--session-id" if new_conversation else "--resume", resume_id]
         chosen = model or self.model
         if chosen:
-            argv += ["--model", chosen]
+            argv += ["--model", check_model(chosen, f"agent '{self.name}'")]
         argv += ["--append-system-prompt", SYSTEM_PROMPT]
         return argv
 
     def send(
-        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None,
+        new_conversation: bool = False, document: str | None = None,
     ) -> AgentReply:
         data = prompt.encode("utf-8")
-        result = run_agent_process(
-            self.argv(resume_id=resume_id, fork=fork, model=model), data,
-            agent=self.name, timeout=self.timeout, config_file=self.config_file,
-        )
-        if fork and not resume_id and result.returncode != 0 and _nothing_to_continue(result):
-            # `--continue` fails in a folder with no earlier conversation ("No conversation
-            # found to continue"): start a new one instead, as a first submit means to.
+        self._document = document
+        result = self._run(self.argv(resume_id=resume_id, model=model,
+                                     new_conversation=new_conversation), data)
+        if new_conversation and result.returncode != 0 and _says(result, "already in use"):
+            # an earlier run created this conversation and died before its answer was
+            # applied: the conversation exists, continue it
             sys.stderr.write(
-                f"agent '{self.name}': no earlier conversation in this folder to fork; "
-                "starting a new one\n"
+                f"agent '{self.name}': conversation {resume_id} already exists (an earlier "
+                "run was interrupted); continuing it\n"
             )
             sys.stderr.flush()
-            result = run_agent_process(
-                self.argv(resume_id=None, fork=False, model=model), data,
-                agent=self.name, timeout=self.timeout, config_file=self.config_file,
+            result = self._run(self.argv(resume_id=resume_id, model=model), data)
+        elif (resume_id and not new_conversation and result.returncode != 0
+              and _says(result, "no conversation found")):
+            target = document or "FILE"
+            raise AgentError(
+                f"agent '{self.name}': Claude Code has no conversation {resume_id}"
+                + (f" (the `resume:` of {document})" if document else "")
+                + "; nothing was sent",
+                hint=f"`agent-doc reset {target}` starts a new conversation for the document "
+                "(its text is kept; the next run sends all of it). Claude Code keeps "
+                "conversations under ~/.claude/projects/ by folder: it was deleted, made on "
+                "another machine or by another user, or by an agent-doc before 0.2 run from "
+                "another folder",
+                agent=self.name,
+                stderr_tail=stderr_tail(result.stderr),
             )
         return self.parse(result)
 
+    def _run(self, argv: list[str], data: bytes) -> ProcessResult:
+        return run_agent_process(
+            argv, data, agent=self.name, timeout=self.timeout, config_file=self.config_file,
+            cwd=self.cwd,
+        )
+
+    def _config(self) -> str | None:
+        """The config file to name in "check args" hints: only one that exists (where to put
+        a missing ``command`` is named even when the file does not exist yet)."""
+        return self.config_file if self.config_file and os.path.exists(self.config_file) \
+            else None
+
     # -- response ---------------------------------------------------------------------------
     def parse(self, result: ProcessResult) -> AgentReply:
-        if result.returncode != 0:
-            # The CLI often reports the reason in its JSON result as well: show it.
+        obj = _result_object_of(result.stdout)
+        if result.returncode != 0 or (obj is not None and obj.get("is_error") is True):
+            if obj is not None and obj.get("is_error") is True:
+                raise self._reported_error(obj, result)
             reason = _json_result_text(result.stdout)
             check_exit(
-                self.name, self.command, result, self.config_file,
+                self.name, self.command, result, self._config(),
                 detail=f": {reason}" if reason else "",
             )
         text = decode_output(self.name, result)
@@ -119,7 +219,7 @@ class ClaudeAgent:
                 + (f"its output starts with: {shown[:200]!r}" if shown else "it printed nothing"),
                 hint="a claude-protocol agent must print one JSON object like "
                 '{"result": "...", "session_id": "..."} (`claude -p --output-format json`); '
-                + config_hint(self.name, self.config_file, "check args")
+                + config_hint(self.name, self._config(), "check args")
                 + ', or use protocol = "text" for a program that prints plain text',
                 agent=self.name,
                 stderr_tail=tail,
@@ -133,17 +233,8 @@ class ClaudeAgent:
                 agent=self.name,
                 stderr_tail=tail,
             )
-        is_error = obj.get("is_error", False)
         raw = obj.get("result", "")
         body = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
-        if is_error is True:
-            raise AgentError(
-                f"agent '{self.name}' returned an error: {body or '(no message)'}",
-                hint="the agent ran but reported a failure; try again, or check its setup "
-                "(login, quota, model name)",
-                agent=self.name,
-                stderr_tail=tail,
-            )
         if not body.strip():
             raise AgentError(
                 f"agent '{self.name}' gave an empty response",
@@ -154,10 +245,37 @@ class ClaudeAgent:
         sid = obj.get("session_id")
         return AgentReply(body, sid if isinstance(sid, str) and sid else None)
 
+    def _reported_error(self, obj: dict[str, Any], result: ProcessResult) -> AgentError:
+        """The CLI ran and reported a failure in its result (``is_error``): an API error
+        (``api_error_status``), a login problem, a turn limit."""
+        raw = obj.get("result")
+        body = raw.strip() if isinstance(raw, str) else ""
+        status = obj.get("api_error_status")
+        lowered = body.lower()
+        doc = self._document or "FILE"
+        if "too long" in lowered:
+            hint = ("the document (or its conversation) is too long for the model; nothing "
+                    f"was written: shorten {doc}, or run `agent-doc reset {doc}` to start a new "
+                    "conversation")
+        elif status in (429, 500, 502, 503, 504, 529) or "overloaded" in lowered:
+            hint = "the API is busy or rate-limited; nothing was written — try again later"
+        elif status in (401, 403) or "log in" in lowered or "/login" in lowered:
+            hint = "log Claude Code in (run `claude` once and follow /login) or set an API key"
+        else:
+            hint = ("the agent ran but reported a failure; try again, or check its setup "
+                    "(login, quota, model name)")
+        where = f" (API status {status})" if isinstance(status, int) else ""
+        return AgentError(
+            f"agent '{self.name}' returned an error{where}: {body or '(no message)'}",
+            hint=hint,
+            agent=self.name,
+            stderr_tail=stderr_tail(result.stderr),
+        )
 
-def _nothing_to_continue(result: ProcessResult) -> bool:
+
+def _says(result: ProcessResult, phrase: str) -> bool:
     text = (result.stderr[-4000:] + b"\n" + result.stdout[-4000:]).decode("utf-8", "replace")
-    return "no conversation found" in text.lower()
+    return phrase in text.lower()
 
 
 def _result_object(value: Any) -> dict[str, Any] | None:
@@ -170,11 +288,91 @@ def _result_object(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _json_result_text(stdout: bytes) -> str:
+def _result_object_of(stdout: bytes) -> dict[str, Any] | None:
     try:
-        obj = _result_object(json.loads(stdout.decode("utf-8")))
+        return _result_object(json.loads(stdout.decode("utf-8")))
     except (ValueError, UnicodeDecodeError):
-        return ""
+        return None
+
+
+def _json_result_text(stdout: bytes) -> str:
+    obj = _result_object_of(stdout)
     if obj is None or not isinstance(obj.get("result"), str):
         return ""
     return obj["result"].strip()[:500]
+
+
+# -- stream-json ------------------------------------------------------------------------------
+
+
+class StreamEvent(FrozenRecord):
+    """One line of ``claude -p --output-format stream-json --verbose`` output.
+
+    ``kind``: ``"system"`` (``subtype`` ``init``/``status``…), ``"text"`` (a text delta of a
+    streamed answer, with ``--include-partial-messages``), ``"assistant"`` (a whole assistant
+    message; ``text`` is its text blocks joined), ``"user"`` (tool results), ``"result"`` (the
+    final object, as in ``--output-format json``), or ``"other"`` (a ``stream_event`` that is
+    not a text delta, and any type a newer CLI adds). ``raw`` is the decoded object.
+    """
+
+    __slots__ = _fields = ("kind", "subtype", "text", "session_id", "raw")
+    kind: str
+    subtype: str | None
+    text: str
+    session_id: str | None
+    raw: dict[str, Any]
+
+    def __init__(self, kind: str, subtype: str | None, text: str, session_id: str | None,
+                 raw: dict[str, Any]) -> None:
+        self._assign(kind, subtype, text, session_id, raw)
+
+
+def parse_stream_line(line: str | bytes) -> StreamEvent | None:
+    """One stream-json line as a :class:`StreamEvent`; None for a blank line. A line that is
+    not a JSON object raises :class:`AgentError`."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        raise AgentError(f"claude printed a stream-json line that is not JSON ({exc}): "
+                         f"{line.strip()[:200]!r}",
+                         hint="is the CLI run with --output-format stream-json --verbose?") \
+            from None
+    if not isinstance(obj, dict):
+        raise AgentError(f"claude printed a stream-json line that is not an object: "
+                         f"{line.strip()[:200]!r}")
+    kind = obj.get("type")
+    sid = obj.get("session_id") if isinstance(obj.get("session_id"), str) else None
+    sub = obj.get("subtype") if isinstance(obj.get("subtype"), str) else None
+    if kind == "stream_event":
+        event = obj.get("event") or {}
+        delta = event.get("delta") or {} if isinstance(event, dict) else {}
+        if isinstance(delta, dict) and delta.get("type") == "text_delta":
+            return StreamEvent("text", None, str(delta.get("text", "")), sid, obj)
+        return StreamEvent("other", event.get("type") if isinstance(event, dict) else None,
+                           "", sid, obj)
+    if kind in ("assistant", "user"):
+        content = (obj.get("message") or {}).get("content")
+        text = "".join(b.get("text", "") for b in content or []
+                       if isinstance(b, dict) and b.get("type") == "text") \
+            if isinstance(content, list) else (content if isinstance(content, str) else "")
+        return StreamEvent(kind, sub, text, sid, obj)
+    if kind == "result":
+        raw = obj.get("result")
+        return StreamEvent("result", sub, raw if isinstance(raw, str) else "", sid, obj)
+    if kind == "system":
+        return StreamEvent("system", sub, "", sid, obj)
+    return StreamEvent("other", sub, "", sid, obj)
+
+
+def parse_stream_json(output: str | bytes) -> tuple[list[StreamEvent], StreamEvent | None]:
+    """All events of a stream-json output and its final ``result`` event (None if the
+    stream ended without one, e.g. the CLI was killed)."""
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", "replace")
+    events = [e for e in (parse_stream_line(line) for line in output.splitlines()) if e]
+    final = next((e for e in reversed(events) if e.kind == "result"), None)
+    return events, final

@@ -15,7 +15,7 @@ program through :func:`procrun.run` (our one process runner; see there why it is
   and raises :class:`AgentTimeout`;
 * ``CLAUDECODE`` is removed from the environment so that a nested Claude run is allowed (the
   ``claude`` protocol requires it; for ``text`` agents it is harmless and lets a text agent
-  wrap ``claude -p``). The working directory is inherited.
+  wrap ``claude -p``). The working directory is inherited unless ``cwd`` is given.
 
 The ``text`` protocol: the prompt on stdin, stdout (trailing whitespace removed) is the answer;
 there is no conversation, so ``resume_id``, ``fork`` and ``model`` are not passed on and the
@@ -64,8 +64,12 @@ def run_agent_process(
     timeout: float | None,
     env: dict[str, str] | None = None,
     config_file: str | None = None,
+    cwd: str | None = None,
 ) -> ProcessResult:
     """Run ``argv`` with ``stdin_data`` on stdin; collect stdout and stderr in full.
+
+    ``cwd``: the folder the agent runs in (default: ours; the claude protocol passes the
+    project root, because Claude Code files its conversations by folder).
 
     Raises :class:`AgentError` when the program cannot be started and :class:`AgentTimeout`
     after ``timeout`` seconds (the whole process group is killed). A non-zero exit is *not* an
@@ -81,6 +85,7 @@ def run_agent_process(
             new_session=True,
             kill_grace=KILL_GRACE,
             pipe_grace=PIPE_GRACE,
+            cwd=cwd,
         )
     except FileNotFoundError:
         raise AgentError(

@@ -13,7 +13,9 @@ Under the document's locks, in the fixed order submit → document → snapshot 
    document. That lock is taken, and the deletion checked possible, before step 2: a failure
    exit means nothing changed (a deletion failing after the edit is a warning).
 
-The session UUID is **kept**, as in the reference (the pane binding survives). A pending
+The session UUID is **kept**, as in the reference (the pane binding survives). The next
+``run`` chooses a new conversation id for a claude agent (``--session-id``), so it starts a new
+conversation with the whole document. A pending
 response (``.agent-doc/pending/<hash>.json``) is **not** deleted: it is an answer that was
 already paid for; reset says so and points to ``agent-doc recover FILE``.
 
