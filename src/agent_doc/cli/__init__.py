@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "skill": ("skill", "install or check the bundled Claude Code skill"),
     "status": ("status", "the project at a glance: documents, panes, pending, watch, locks"),
     "claims": ("claims", "print and empty .agent-doc/claims.log (used by the skill)"),
+    "editor": ("editor", "editor integrations: `editor path nvim` prints the Neovim plugin"),
 }
 
 #: hotkey commands parsed by ``fastargs`` when their command line is simple (argparse costs
