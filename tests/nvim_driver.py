@@ -79,11 +79,15 @@ class Nvim:
         )
         self.pid = self.proc.pid
         deadline = time.monotonic() + 30
-        while not os.path.exists(self.sock):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{binary} did not start (rc={self.proc.poll()})")
-            time.sleep(0.02)
-        self.client = Client(self.sock, deadline=time.monotonic() + 10)
+        while True:  # the socket file appears a moment before Neovim accepts on it
+            try:
+                self.client = Client(self.sock, deadline=time.monotonic() + 10)
+                self.request("nvim_get_mode")
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{binary} did not start (rc={self.proc.poll()})") from None
+                time.sleep(0.02)
 
     # -- RPC -----------------------------------------------------------------------------------
     def request(self, method: str, *args: Any, timeout: float = 10.0) -> Any:

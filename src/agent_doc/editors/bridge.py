@@ -186,6 +186,23 @@ def hunks_between(old: list[str], new: list[str]) -> list[list[Any]]:
             if tag != "equal"]
 
 
+def _restore_read_time(real: str, seen: Any) -> None:
+    """Give the file back the modification time the editor last read or wrote it at, when the
+    file changed behind its back (the change is merged into what the editor is about to
+    write). Neovim 0.7 otherwise stops ``:write!`` at "The file has been changed since reading
+    it!!! Do you really want to write to it (y/n)?" — a modal prompt, in the middle of an RPC
+    call. Done here (nanoseconds) rather than in Lua: luv takes a float and loses them."""
+    if not isinstance(seen, dict):
+        return
+    try:
+        want = int(seen["sec"]) * 1_000_000_000 + int(seen["nsec"])
+        st = os.stat(real)
+        if st.st_mtime_ns != want:
+            os.utime(real, ns=(st.st_atime_ns, want))
+    except (KeyError, TypeError, ValueError, OSError):
+        pass
+
+
 class _Retry(Exception):
     pass
 
@@ -221,6 +238,7 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
     old_lines, _eol = _split(buffer_text, nl)
     new_lines, new_eol = _split(final, nl)
     hunks = hunks_between(old_lines, new_lines)
+    _restore_read_time(real, got.get("mtime"))
     res = client.exec_lua(_PUT, [real, tick, hunks, new_eol, wall_deadline], deadline=deadline)
     status = res.get("status") if isinstance(res, dict) else None
     if status == "retry":

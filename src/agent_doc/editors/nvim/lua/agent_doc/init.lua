@@ -25,6 +25,7 @@ M.jobs = {} -- file -> { what = "run", start = ms }
 M.last_error = nil -- { what, message, hint }
 M._registered = {} -- bufnr -> realpath
 M._saved = {} -- bufnr -> text as last read from / written to disk
+M._mtime = {} -- bufnr -> the file's mtime when the buffer last read or wrote it
 M._timer = nil
 M._queue = {} -- registration jobs run one after the other
 M._queue_busy = false
@@ -66,6 +67,11 @@ local function render(buf)
     text = text .. nl
   end
   return text
+end
+
+local function stat_mtime(buf)
+  local st = uv.fs_stat(api.nvim_buf_get_name(buf))
+  return st and st.mtime or nil
 end
 
 -- the session id from the buffer's frontmatter, or nil when it is not a session document
@@ -268,6 +274,7 @@ function M.register(buf, done)
   end
   if M._saved[buf] == nil and not vim.bo[buf].modified then
     M._saved[buf] = render(buf)
+    M._mtime[buf] = stat_mtime(buf)
   end
   if M._registered[buf] == real then
     if done then
@@ -288,6 +295,7 @@ function M.unregister(buf)
   local real = M._registered[buf]
   M._registered[buf] = nil
   M._saved[buf] = nil
+  M._mtime[buf] = nil
   if real then
     enqueue({ "editor", "unregister", real, "--pid", tostring(vim.fn.getpid()) })
   end
@@ -323,6 +331,9 @@ function M._bridge_get(real)
     tick = api.nvim_buf_get_changedtick(buf),
     text = render(buf),
     saved = M._saved[buf] or vim.NIL,
+    -- the file's time when the buffer last read or wrote it: Neovim compares it (to the
+    -- nanosecond) before :write!, and asks "changed since reading it" when it differs
+    mtime = M._mtime[buf] or vim.NIL,
     nl = newline(buf),
   }
 end
@@ -364,6 +375,7 @@ function M._bridge_put(real, tick, hunks, eol, deadline)
     return { status = "error", error = tostring(err) }
   end
   M._saved[buf] = render(buf)
+  M._mtime[buf] = stat_mtime(buf)
   return { status = "ok", tick = api.nvim_buf_get_changedtick(buf) }
 end
 
@@ -590,6 +602,7 @@ function M.setup(opts)
     callback = function(ev)
       if M._registered[ev.buf] or session_id(ev.buf) then
         M._saved[ev.buf] = render(ev.buf)
+        M._mtime[ev.buf] = stat_mtime(ev.buf)
       end
       M.register(ev.buf)
     end,
