@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
-from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries
 
 from agent_doc.editors.rpc import Client
+from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries
 
 NVIMS = nvim_binaries()
 if not NVIMS:  # pragma: no cover - CI installs both
@@ -50,10 +50,11 @@ print(f"ANSWER-{os.environ.get('FAKE_VIA', 'run')}-{n:03d} after t{last}")
 def make_project(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     (root / ".agent-doc").mkdir(parents=True)
-    agent = tmp_path / "fake_agent.py"
-    agent.write_text(FAKE_AGENT)
+    agent = tmp_path / "fake_agent"
+    agent.write_text(f"#!{sys.executable}\n{FAKE_AGENT}")
+    agent.chmod(0o755)
     (root / ".agent-doc" / "config.toml").write_text(
-        f'[agents.fake]\ncommand = "{sys.executable} {agent}"\nprotocol = "text"\n'
+        f'[agents.fake]\ncommand = "{agent}"\nprotocol = "text"\n'
     )
     os.environ["FAKE_COUNTER"] = str(tmp_path / "counter")
     doc = root / "doc.md"
@@ -168,7 +169,10 @@ def test_typist_and_twenty_answers(nvim: str, tmp_path: Path) -> None:
             assert nv.warning() == ""
             msgs = nv.messages()
             assert "W11" not in msgs and "W12" not in msgs and "changed" not in msgs, msgs
-            # the final save puts every typed character on disk
+            # the final save puts every typed character on disk (watch stopped first: it would
+            # submit that save)
+            watch.send_signal(signal.SIGTERM)
+            watch.wait(timeout=30)
             nv.command("write")
             assert doc.read_text() == nv.text()
             # `u` removes exactly the last answer
@@ -180,12 +184,18 @@ def test_typist_and_twenty_answers(nvim: str, tmp_path: Path) -> None:
             assert doc.read_text() == after
             nv.input("u")
             nv.wait_for(lambda: nv.text() != after, what="undo")
-            assert nv.text() == before_last
+            undone = nv.text()
+            if undone != before_last:
+                import difflib
+                print("".join(difflib.unified_diff(before_last.splitlines(True),
+                                                   undone.splitlines(True))))
+            assert undone == before_last
             print(f"typist: {len(typist.typed)} typed lines, {len(found)} answers "
                   "(run/write/watch) + 1 undone")
     finally:
-        watch.send_signal(signal.SIGTERM)
-        watch.wait(timeout=30)
+        if watch.poll() is None:
+            watch.send_signal(signal.SIGTERM)
+            watch.wait(timeout=30)
 
 
 @pytest.mark.parametrize("fault", ["sigstop", "sigkill"])

@@ -165,6 +165,28 @@ def live_editors(project: Project, doc: str) -> list[dict[str, Any]]:
     return [record for _t, record in found]
 
 
+def _saved_mark_path(project: Project, doc: str) -> str:
+    return os.path.join(editors_dir(project), f"{doc_hash(doc)}.saved")
+
+
+def mark_saved(project: Project, doc: str, data: bytes) -> None:
+    """Remember the hash of what the editor saved for a write-back: that save also put the
+    user's unsaved typing on disk, which is not a save of theirs for ``watch`` to submit."""
+    from agent_doc.cycle import _sha
+
+    # SYMLINK-SAFE: switch to the O_NOFOLLOW state-file writer when it lands
+    atomic_write(_saved_mark_path(project, doc), _sha(data), mode=0o600, make_parents=True)
+
+
+def saved_by_editor(project: Project, doc: str, digest: str) -> bool:
+    """True if the document's bytes (sha256 ``digest``) are what an editor saved for a
+    write-back (``watch`` then treats them as its own write, not a save of the user's)."""
+    try:
+        return read_bytes(_saved_mark_path(project, doc)).decode("ascii").strip() == digest
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 # -- the write-back -------------------------------------------------------------------------
 
 
@@ -312,6 +334,7 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
                 written = final.encode("utf-8")
             store.save(doc, snapshot_text)
             _delete_pending(project, doc)
+            mark_saved(project, doc, written)
             if conflicts:
                 _say(f"WARNING: {conflicts} merge conflict(s) in {doc}. Please resolve the "
                      "conflict markers (<<<<<<< agent-response ... >>>>>>> your-edits) manually.")
