@@ -175,7 +175,9 @@ def mark_saved(project: Project, doc: str, data: bytes) -> None:
     from agent_doc.cycle import _sha
 
     # SYMLINK-SAFE: switch to the O_NOFOLLOW state-file writer when it lands
-    atomic_write(_saved_mark_path(project, doc), _sha(data), mode=0o600, make_parents=True)
+    # not durable: lost in a crash, it costs one extra submit by `watch`, never data
+    atomic_write(_saved_mark_path(project, doc), _sha(data), mode=0o600, make_parents=True,
+                 durable=False)
 
 
 def saved_by_editor(project: Project, doc: str, digest: str) -> bool:

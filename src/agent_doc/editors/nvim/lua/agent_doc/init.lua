@@ -23,6 +23,7 @@ M.config = {
 
 M.jobs = {} -- file -> { what = "run", start = ms }
 M.last_error = nil -- { what, message, hint }
+M.last_applied_ns = nil -- uv.hrtime() when the last answer went into a buffer
 M._registered = {} -- bufnr -> realpath
 M._saved = {} -- bufnr -> text as last read from / written to disk
 M._mtime = {} -- bufnr -> the file's mtime when the buffer last read or wrote it
@@ -361,6 +362,7 @@ function M._bridge_put(real, tick, hunks, eol, deadline)
       end
       api.nvim_buf_set_lines(buf, h[1], h[2], false, h[3])
     end
+    M.last_applied_ns = uv.hrtime() -- when the answer became visible (for bench_editor.py)
     if vim.bo[buf].eol ~= eol then
       vim.bo[buf].eol = eol
       if not eol then
