@@ -210,3 +210,58 @@ def test_submit_runs_the_cycle_without_blocking_and_shows_progress(
         assert doc.read_text() == text
         nv.wait_for(lambda: nv.lua("return require('agent_doc').statusline()") == "",
                     what="progress cleared")
+
+
+@needs_nvim
+@each_nvim
+def test_diff_and_status_open_scratch_splits_and_errors_reach_messages(
+    nvim: str, project: Path
+) -> None:
+    subprocess.run([*agent_doc_cmd(), "init", str(project / "e.md"), "E", "--agent", "offline"],
+                   check=True, capture_output=True)
+    doc = project / "e.md"
+    with Nvim(nvim, [doc], cwd=str(project)) as nv:
+        nv.input("GoA new question?<Esc>")
+        nv.command("silent write")
+        nv.command("AgentDocDiff")
+        nv.wait_for(lambda: nv.lua("return vim.bo.filetype") == "diff", what="the diff split")
+        assert "+A new question?" in nv.lines()
+        assert nv.lua("return vim.bo.buftype") == "nofile"
+        assert len(nv.lua("return vim.api.nvim_tabpage_list_wins(0)")) == 2
+        nv.command("close")
+        nv.command("AgentDocStatus")
+        nv.wait_for(lambda: nv.lua("return vim.bo.buftype") == "nofile", what="the status split")
+        assert any(line.startswith("project: ") for line in nv.lines()), nv.lines()
+        nv.command("close")
+        # a failure: reset of a document whose frontmatter is broken
+        doc.write_text("---\nagent_doc_session: [unclosed\n---\n")
+        nv.command("edit!")
+        nv.command("AgentDocReset")
+        err = nv.wait_for(lambda: nv.lua("return require('agent_doc').last_error"), timeout=30,
+                          what="the error")
+        assert err["what"] == "reset" and err.get("hint"), err
+        nv.wait_for(lambda: "hint: " + err["hint"] in nv.messages(), what="the hint shown")
+
+
+def test_no_editor_registered_means_no_rpc_import(project: Path, cli) -> None:
+    """`run`/`write` pay nothing for the editor bridge unless an editor is registered; a
+    registration left by an editor that is gone is dropped, and the disk path is taken."""
+    assert cli("init", str(project / "f.md"), "F", "--agent", "offline").returncode == 0
+    doc = project / "f.md"
+    code = ("import sys; from agent_doc.cli import main; rc = main(['write', sys.argv[1]]); "
+            "print(rc, 'msgpack' in sys.modules, 'agent_doc.editors.bridge' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, str(doc)], input="An answer.",
+                       capture_output=True, text=True)
+    assert r.stdout.split() == ["0", "False", "False"], r
+    # an editor registered, then gone (its pid is dead): bridge looked at, msgpack not loaded
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    assert cli("editor", "register", str(doc), "--server", "/nonexistent/sock",
+               "--pid", str(dead.pid)).returncode == 0
+    regs = list((project / ".agent-doc" / "editors").glob("*.json"))
+    assert len(regs) == 1
+    r = subprocess.run([sys.executable, "-c", code, str(doc)], input="Another answer.",
+                       capture_output=True, text=True)
+    assert r.stdout.split() == ["0", "False", "True"], r
+    assert list((project / ".agent-doc" / "editors").glob("*.json")) == []
+    assert doc.read_text().count("Another answer.") == 1
