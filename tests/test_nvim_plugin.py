@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -265,3 +266,24 @@ def test_no_editor_registered_means_no_rpc_import(project: Path, cli) -> None:
     assert r.stdout.split() == ["0", "False", "True"], r
     assert list((project / ".agent-doc" / "editors").glob("*.json")) == []
     assert doc.read_text().count("Another answer.") == 1
+
+
+@needs_nvim
+@each_nvim
+def test_readme_packpath_install_works(nvim: str, tmp_path: Path) -> None:
+    """The README's two packpath lines, run as written (HOME is the test's own), give a Neovim
+    with the commands and the module."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```sh\n(# a plain packpath.*?)```", readme, flags=re.S)
+    assert block, "the README's packpath block is missing"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "agent-doc").write_text(f"#!/bin/sh\nexec {' '.join(agent_doc_cmd())} \"$@\"\n")
+    (bindir / "agent-doc").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
+    subprocess.run(["sh", "-ec", block.group(1)], env=env, check=True)
+    probe = ("lua io.stdout:write(vim.fn.exists(':AgentDocSubmit') .. ' ' .. "
+             "tostring(pcall(require, 'agent_doc')))")
+    r = subprocess.run([nvim, "--headless", "-n", "-i", "NONE", "-u", "NORC", f"+{probe}",
+                        "+qa!"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "2 true", r
