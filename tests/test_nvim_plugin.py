@@ -287,3 +287,28 @@ def test_readme_packpath_install_works(nvim: str, tmp_path: Path) -> None:
     r = subprocess.run([nvim, "--headless", "-n", "-i", "NONE", "-u", "NORC", f"+{probe}",
                         "+qa!"], env=env, capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "2 true", r
+
+
+def test_registrations_that_are_not_our_unix_socket_are_ignored(project: Path, cli,
+                                                                  tmp_path: Path) -> None:
+    """A registration file can only point at a Unix socket of this user: a TCP address is
+    refused at registration, and a planted file naming one (or a plain file) is never
+    connected to — the answer goes to disk."""
+    assert cli("init", str(project / "g.md"), "G", "--agent", "offline").returncode == 0
+    doc = project / "g.md"
+    r = cli("editor", "register", str(doc), "--server", "127.0.0.1:6666", "--pid", "1")
+    assert r.returncode == 1 and "hint:" in r.stderr, r
+    from agent_doc.editors.bridge import live_editors, registration_path
+    from agent_doc.project import Project
+
+    proj = Project.for_document(str(doc))
+    not_a_socket = tmp_path / "plain"
+    not_a_socket.write_text("")
+    for n, server in enumerate(["127.0.0.1:6666", str(not_a_socket)]):
+        path = registration_path(proj, str(doc), 1)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"server": server, "pid": 1, "start": None}))
+        assert live_editors(proj, str(doc)) == []
+        w = cli("write", str(doc), input=f"Answer {n}.")
+        assert w.returncode == 0 and "[editor]" not in w.stderr, w
+        assert doc.read_text().count(f"Answer {n}.") == 1

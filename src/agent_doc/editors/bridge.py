@@ -99,8 +99,30 @@ def _alive(pid: int, start: str | None) -> bool:
     return start is None or _start_time(pid) in (None, start)
 
 
+def _own_socket(server: str) -> bool:
+    """Only a Unix socket (absolute path) owned by this user is an editor we talk to: a
+    registration file cannot send a document's text to a TCP address or someone else's
+    process."""
+    import stat
+
+    if not os.path.isabs(server):
+        return False
+    try:
+        st = os.stat(server)
+    except OSError:
+        return True  # gone: the connection fails and the disk path is taken
+    return stat.S_ISSOCK(st.st_mode) and st.st_uid == os.getuid()
+
+
 def register(doc: str, *, server: str, pid: int, editor: str = "nvim") -> str:
     """Record that the editor ``pid`` (RPC at ``server``) has ``doc`` open."""
+    from agent_doc.errors import AgentDocError
+
+    if not os.path.isabs(server):
+        raise AgentDocError(
+            f"editor address {server!r} for {doc} is not a Unix socket path",
+            hint="start Neovim with `--listen /path/to/socket` (or none: it makes one)",
+        )
     project = Project.for_document(doc)
     path = registration_path(project, doc, pid)
     record = {
@@ -154,6 +176,8 @@ def live_editors(project: Project, doc: str) -> list[dict[str, Any]]:
         record = _read_registration(path)
         if record is None:
             continue
+        if not _own_socket(record["server"]):
+            continue  # not a socket of ours: never send a document there
         if not _alive(record["pid"], record.get("start")):
             try:
                 os.unlink(path)

@@ -627,8 +627,9 @@ function M.setup(opts)
   api.nvim_create_autocmd("FileChangedShell", {
     group = group,
     callback = function(ev)
-      if not M._registered[ev.buf] then
-        vim.v.fcs_choice = "ask"
+      local reason = vim.v.fcs_reason
+      if not M._registered[ev.buf] or (reason ~= "changed" and reason ~= "conflict") then
+        vim.v.fcs_choice = "ask" -- deleted, mode, time: Neovim's own handling
         return
       end
       if not vim.bo[ev.buf].modified then
