@@ -314,6 +314,7 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
         _delete_pending,
         _SigintDeferred,
         _with_resume,
+        _writable,
         response_block,
     )
     from agent_doc.editors.rpc import Client, EditorError, EditorGone, EditorTimeout
@@ -327,6 +328,8 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
         snapshot_text = ours
     store = SnapshotStore(project)
     real = os.path.realpath(doc)
+    if not _writable(real):
+        return None  # the disk path refuses it with the right error (an editor's :write! won't)
     bound = editor_timeout()
     with project.doc_lock(doc), _SigintDeferred():
         if store.load(doc) == snapshot_text:

@@ -88,6 +88,8 @@ class Client:
                             raise EditorError(_error_text(msg[2]))
                         return msg[3]
                     # notifications, or an answer to a request we gave up on: skip
+                # (a reply that does not decode — e.g. a buffer with bytes that are not UTF-8 —
+                # raises EditorError below: the caller takes the disk path)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise EditorTimeout(f"the editor at {self.address} did not answer {method}")
@@ -102,6 +104,10 @@ class Client:
             ) from None
         except (BrokenPipeError, ConnectionError) as exc:
             raise EditorGone(f"the editor at {self.address} is gone ({exc})") from None
+        except (UnicodeDecodeError, ValueError, msgpack.UnpackException) as exc:
+            self.close()  # the stream is out of step now
+            raise EditorError(f"unreadable reply from the editor at {self.address}: {exc}"
+                              ) from None
 
     def exec_lua(self, code: str, args: list[Any], *, deadline: float) -> Any:
         return self.call("nvim_exec_lua", code, args, deadline=deadline)

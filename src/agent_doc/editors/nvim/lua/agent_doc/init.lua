@@ -97,13 +97,22 @@ local function session_id(buf)
   return nil
 end
 
+-- the nearest folder above the file holding .agent-doc/ (a loop, not finddir(): a path with
+-- commas or spaces would be read as a list of folders)
 local function project_root(file)
   local dir = vim.fn.fnamemodify(file, ":h")
-  local found = vim.fn.finddir(".agent-doc", dir .. ";")
-  if found == "" then
-    return nil
+  while dir and dir ~= "" do
+    local st = uv.fs_stat(dir .. "/.agent-doc")
+    if st and st.type == "directory" then
+      return dir
+    end
+    local parent = vim.fn.fnamemodify(dir, ":h")
+    if parent == dir then
+      return nil
+    end
+    dir = parent
   end
-  return vim.fn.fnamemodify(found, ":p:h:h")
+  return nil
 end
 
 -- is the document bound to a tmux pane (an entry for its session in sessions.json)?
