@@ -84,17 +84,17 @@ class Nvim:
     """A headless Neovim with the plugin, listening on a socket of its own."""
 
     def __init__(self, binary: str, files: list[str | os.PathLike[str]], *, cwd: str,
-                 extra_lua: str = "") -> None:
+                 extra_lua: str = "", cmd: list[str] | None = None) -> None:
         self.binary = binary
         self.tmp = tempfile.mkdtemp(prefix="nvt", dir="/tmp")
         self.sock = os.path.join(self.tmp, "s")
         init = os.path.join(self.tmp, "init.lua")
-        cmd = ", ".join(repr(c) for c in agent_doc_cmd())
+        lua_cmd = ", ".join(repr(c) for c in (cmd or agent_doc_cmd()))
         Path(init).write_text(
             f"vim.opt.runtimepath:prepend({plugin_dir('nvim')!r})\n"
             "vim.opt.swapfile = false\nvim.opt.shortmess:append('I')\n"
             f"vim.cmd('runtime plugin/agent_doc.lua')\n"
-            f"require('agent_doc').setup({{ cmd = {{ {cmd} }}, notify = true }})\n" + extra_lua
+            f"require('agent_doc').setup({{ cmd = {{ {lua_cmd} }}, notify = true }})\n" + extra_lua
         )
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
