@@ -490,6 +490,15 @@ def apply_response(
     from agent_doc.errors import os_cause, os_hint
 
     doc = os.fspath(doc)
+    if os.path.isdir(os.path.join(project.state_dir, "editors")):
+        # an editor with the plugin may have the document open: write into its live buffer
+        # (issue 15); None = no editor took it within the bound, so the disk path below runs
+        from agent_doc.editors.bridge import apply_in_editor
+
+        in_editor = apply_in_editor(doc, project, sent=sent, response=response,
+                                    session_id=session_id)
+        if in_editor is not None:
+            return in_editor
     try:
         return _apply(doc, project, sent=sent, response=response, session_id=session_id)
     except DecodeError as exc:

@@ -580,6 +580,14 @@ class WatchDaemon:
         except Exception as exc:
             log(f"warning: cannot read the snapshot of {st.label}: {exc}")
             snap = None
+        if os.path.isdir(os.path.join(st.project.state_dir, "editors")):
+            from agent_doc.editors.bridge import saved_by_editor
+
+            if saved_by_editor(st.project, str(st.path), digest):
+                # an answer written into the editor's buffer and saved by the editor, with the
+                # user's unsaved typing: not a save of theirs (issue 15)
+                log(f"Unchanged: {st.label} (saved by the editor with an answer)")
+                return
         if snap is not None and snap == data and not os.path.exists(
                 st.project.pending_path(st.path)):
             what = "own write" if digest == st.written_hash else "no change since the last cycle"

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "the project at a glance: documents, panes, pending, watch, locks"),
     "claims": ("claims", "print and empty .agent-doc/claims.log (used by the skill)"),
     "trust": ("trust", "allow a project's own config to run programs (--show, --revoke)"),
+    "editor": ("editor", "editor integrations: `editor path nvim` prints the Neovim plugin"),
 }
 
 #: hotkey commands parsed by ``fastargs`` when their command line is simple (argparse costs
