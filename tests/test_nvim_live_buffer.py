@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from agent_doc.editors.rpc import Client
+from conftest import trust_project
 from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries, require_nvims
 
 NVIMS = nvim_binaries()
@@ -53,6 +54,7 @@ def make_project(tmp_path: Path) -> Path:
     (root / ".agent-doc" / "config.toml").write_text(
         f'[agents.fake]\ncommand = "{agent}"\nprotocol = "text"\n'
     )
+    trust_project(root)
     os.environ["FAKE_COUNTER"] = str(tmp_path / "counter")
     doc = root / "doc.md"
     subprocess.run([*agent_doc_cmd(), "init", str(doc), "Typist", "--agent", "fake"],

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from agent_doc.editors import plugin_dir
-from conftest import TmuxServer
+from conftest import TmuxServer, trust_project
 from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries, require_nvims
 
 NVIMS = nvim_binaries()
@@ -191,6 +191,7 @@ def test_submit_runs_the_cycle_without_blocking_and_shows_progress(
     agent.chmod(0o755)
     (project / ".agent-doc" / "config.toml").write_text(
         f'[agents.slow]\ncommand = "{agent}"\nprotocol = "text"\n')
+    trust_project(project)
     subprocess.run([*agent_doc_cmd(), "init", str(project / "d.md"), "D", "--agent", "slow"],
                    check=True, capture_output=True)
     doc = project / "d.md"
