@@ -197,14 +197,12 @@ def test_permission_prompt_is_detected_and_answered(tui: tuple[StandIn, Pane], p
     assert json.loads(r.stdout)["active"] is False
 
 
-@pytest.mark.xfail(strict=True, reason="route types `/agent-doc FILE` and Enter in one burst; "
-                   "Claude Code 2.1.332 takes a burst over ~60 characters for a paste and "
-                   "drops the Enter (tmux_router.Tmux.send_text*, not fixed here)")
 def test_route_of_a_long_path_is_submitted(tui: tuple[StandIn, Pane], tmp_path: Path) -> None:
     api, pane = tui
     deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 2) / "proj"
     (deep / ".agent-doc").mkdir(parents=True)
     prepare_interactive(Path(os.environ["HOME"]), deep)
+    assert run_cli("skill", "install", cwd=deep).returncode == 0
     doc = deep / "doc.md"
     doc.write_text("---\nagent: claude\n---\n\n# Session\n\n## User\n\nQUESTION-T1\n")
     api.responder = lambda request: Reply.text("LONG-PATH-ANSWERED")

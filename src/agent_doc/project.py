@@ -151,6 +151,11 @@ class Project:
     def route_lock_path(self) -> str:
         return os.path.join(self.locks_dir, "route.lock")
 
+    def pane_lock_path(self, pane: str) -> str:
+        """Held by ``route`` while it types into ``pane`` and, a moment later, presses Enter."""
+        name = "".join(c for c in pane if c.isalnum()) or "unknown"
+        return os.path.join(self.locks_dir, f"pane-{name}.lock")
+
     @property
     def components_toml(self) -> str:
         return os.path.join(self.state_dir, "components.toml")

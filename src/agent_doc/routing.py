@@ -567,7 +567,7 @@ def _agent_check(entry: Mapping[str, Any]) -> list[int] | None:
     return pids
 
 
-def _send_to_agent(tmux: Tmux, entry: Mapping[str, Any], text: str) -> bool:
+def _send_to_agent(tmux: Tmux, entry: Mapping[str, Any], text: str, project: Project) -> bool:
     """Type ``text`` + Enter into ``entry``'s pane only if its agent is there, in front: the
     /proc check here, then — inside ONE tmux process, with the keys — the pane's identity and
     that its foreground is not a default shell at its prompt (which also covers an agent
@@ -576,7 +576,33 @@ def _send_to_agent(tmux: Tmux, entry: Mapping[str, Any], text: str) -> bool:
     pids = _agent_check(entry)
     if pids is None or not isinstance(pane, str):
         return False
-    return tmux.send_text_if_running(pane, text, pids=pids, not_at_shell_prompt=True)
+    delay = enter_delay()
+    if delay <= 0:
+        return tmux.send_text_if_running(pane, text, pids=pids, not_at_shell_prompt=True)
+    from safefile import FileLock
+
+    # the text and its Enter, `delay` seconds later, are one unit: another route's keys must
+    # not land between them (C30)
+    with FileLock(project.pane_lock_path(pane), what=f"pane {pane}", state_root=project.root):
+        return tmux.send_text_if_running(pane, text, pids=pids, not_at_shell_prompt=True,
+                                         enter_delay=delay)
+
+
+#: seconds between typing `/agent-doc FILE` and pressing Enter (AGENT_DOC_ENTER_DELAY; 0 types
+#: both at once): the agent's TUI must see the Enter as a key of its own, not as part of a
+#: paste (Claude Code 2.1.332 drops an Enter that comes in one burst with a line over ~60
+#: characters; 0.05 s was enough in tests/test_real_claude_tui.py, 0.1 leaves a margin)
+DEFAULT_ENTER_DELAY = 0.1
+
+
+def enter_delay() -> float:
+    raw = os.environ.get("AGENT_DOC_ENTER_DELAY")
+    if raw:
+        try:
+            return max(0.0, min(float(raw), 5.0))
+        except ValueError:
+            pass
+    return DEFAULT_ENTER_DELAY
 
 
 def _attach_hint(tmux: Tmux) -> str:
@@ -647,7 +673,7 @@ def _route(
     try:
         if entry is not None and isinstance(entry.get("pane"), str):
             target = entry["pane"]
-            if _send_to_agent(tmux, entry, text):
+            if _send_to_agent(tmux, entry, text, project):
                 say(f"Sent /agent-doc {doc} → pane {target}")
                 return RouteResult(doc, sid, target, "sent", generated)
         panes = tmux.list_panes(strict=True)
@@ -713,7 +739,7 @@ def _route(
             entry is not None
             and in_project(project, entry)
             and identity_ok(entry, live)
-            and _send_to_agent(tmux, entry, text)
+            and _send_to_agent(tmux, entry, text, project)
         ):
             say(f"Sent /agent-doc {doc} → pane {entry['pane']}")
             return RouteResult(doc, sid, str(entry["pane"]), "sent", generated)
@@ -731,7 +757,7 @@ def _route(
                 entries[sid] = new_entry = _new_entry(
                     entries.get(sid), chosen, pid=agent, project=project, rel=rel
                 )
-            if _send_to_agent(tmux, new_entry, text):
+            if _send_to_agent(tmux, new_entry, text, project):
                 say(f"Claimed {doc} for pane {chosen.id}; sent /agent-doc {doc}")
             else:
                 say(

@@ -496,6 +496,7 @@ class Tmux:
         pids: Collection[int] | None,
         enter: bool = True,
         not_at_shell_prompt: bool = False,
+        enter_delay: float = 0.0,
     ) -> bool:
         """Type ``text`` (+ Enter) into ``pane`` only if it is alive and its ``#{pane_pid}`` is
         one of ``pids`` (``None``: any process; empty: none) — check and keys in ONE tmux
@@ -509,11 +510,23 @@ class Tmux:
         nothing can change between the check and the keys, and no other client's keys come in
         between. Returns False (nothing typed) when the pane is missing, dead or runs another
         process; raises :class:`NoServer` / :class:`TmuxNotInstalled` like every call.
+
+        ``enter_delay`` (seconds): press Enter that long after the text. Agent TUIs take a
+        burst of keys for a paste, and an Enter inside it for a newline (Claude Code 2.1.x
+        for bursts over ~60 characters; Codex after 3 keys within 8 ms): a separate, later
+        Enter submits. Another client's keys can land in that interval: callers that may
+        type into one pane concurrently serialise around this call (agent-doc's ``route``
+        holds a per-pane lock).
         """
         if pids is not None and not pids:
             return False
         sends = [f"send-keys -t {_quote(pane)} -l -- {_quote(text)}"]
-        if enter:
+        if enter and enter_delay > 0:
+            # Enter from inside the server, later (`run-shell -d`, still this one process: the
+            # client waits for it, so a caller's lock spans the text and its Enter)
+            later = f"send-keys -t {_quote(pane)} Enter"
+            sends.append(f"run-shell -d {enter_delay:.3f} -C {_quote(later)}")
+        elif enter:
             sends.append(f"send-keys -t {_quote(pane)} Enter")
         ok = "1"
         if not_at_shell_prompt:
