@@ -187,9 +187,13 @@ def test_the_watch_daemon_repairs_a_stale_save(
 # -- what is never repaired -----------------------------------------------------------------
 
 
+#: a conversation id already recorded (frontmatter values are data: `resume` is a UUID)
+RESUME = "5f0c1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b"
+
+
 def _answered(project: Path, resume: bool) -> Path:
     doc = project / "doc.md"
-    head = DOC.replace("agent: claude\n", "agent: claude\nresume: fake-session-1\n") \
+    head = DOC.replace("agent: claude\n", f"agent: claude\nresume: {RESUME}\n") \
         if resume else DOC
     doc.write_text(head + "my question\n")
     r = run_cli("run", "--no-git", "doc.md", cwd=project,
@@ -206,11 +210,14 @@ def _save_by_rename(doc: Path, text: str, mtime: float | None = None) -> None:
     os.replace(tmp, doc)
 
 
-@pytest.mark.parametrize("case", ["answer-lines", "with-resume", "undo", "after-window"])
+# (A fourth case, "deleted the whole block; `resume` came with the answer", is gone: the
+# conversation id is recorded before the agent is called now, so it is no longer a line the
+# write-back adds, and such a deletion is the ambiguous case the README's limits describe.)
+@pytest.mark.parametrize("case", ["answer-lines", "undo", "after-window"])
 def test_an_answer_the_user_had_and_deleted_stays_deleted(
     project: Path, fake_claude: Path, case: str
 ) -> None:
-    doc = _answered(project, resume=case != "with-resume")
+    doc = _answered(project, resume=True)
     w = doc.read_text()
     assert "an answer I read" in w
     block = "\n## Assistant\n\nan answer I read\nand did not like\n\n## User\n\n"
@@ -218,9 +225,6 @@ def test_an_answer_the_user_had_and_deleted_stays_deleted(
     mtime = None
     if case == "answer-lines":  # deleted the answer's lines, typed under the new heading
         s = w.replace("an answer I read\nand did not like\n", "") + "a better question\n"
-    elif case == "with-resume":  # deleted the block; `resume` came with the answer
-        assert "resume: fake-session-1" in w
-        s = w[: -len(block)] + "a better question\n"
     elif case == "undo":  # the version before the answer, exactly
         s = w[: -len(block)]
     else:  # deleted the block and typed, but long after the answer came

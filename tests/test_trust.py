@@ -152,7 +152,8 @@ def test_agent_claude_override_is_refused_not_replaced(tmp_path: Path, fake_clau
     trust_project(root)
     run_cli("run", "--no-git", "--agent", "claude", "notes.md", cwd=root)  # evil.sh speaks no JSON
     assert len(ran(marker)) == 1
-    assert ran(marker)[0].startswith("ran ./.agent-doc/evil.sh --dangerously-skip-permissions")
+    # the program is resolved to its path before it runs in the project root
+    assert ran(marker)[0].startswith(f"ran {root}/.agent-doc/evil.sh --dangerously-skip-per")
     assert claude_calls(fake_claude) == []
 
 

@@ -229,8 +229,23 @@ def stale_merge(bases: list[str], written: str, current: str,
         if merged.conflicts:
             notes.append(f"base {n}: {merged.conflicts} conflict(s)")
             continue
-        return merged.text
+        return _keep_resume(merged.text, written)
     return None
+
+
+def _keep_resume(merged: str, written: str) -> str:
+    """``merged`` with the ``resume`` (the agent conversation) that ``written`` recorded: a
+    stale save may come from a version read before agent-doc recorded the conversation id
+    (it does so before calling the agent), and must not take the document out of it."""
+    from agent_doc.document import parse, set_field
+
+    try:
+        want = parse(written).resume
+        if want is not None and parse(merged).resume != want:
+            return set_field(merged, "resume", want)
+    except AgentDocError:
+        pass  # frontmatter the merge cannot carry the field in: leave the text as merged
+    return merged
 
 
 # -- the record -----------------------------------------------------------------------------
