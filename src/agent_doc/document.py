@@ -230,10 +230,6 @@ class Document:
     def yaml_text(self) -> str:
         return self.text[self.yaml_start : self.yaml_end] if self.has_frontmatter else ""
 
-    @property
-    def body_first_line(self) -> int:
-        """1-based line number (in the file) where the body starts."""
-        return self.text.count("\n", 0, self.body_start) + 1
 
 
 def _where(path: str | None) -> str:
@@ -709,24 +705,6 @@ def _merge_bytes(base: bytes, ours: bytes, theirs: bytes, path: str | os.PathLik
             f"same lines: {result.conflicts} conflict(s) marked in the file (<<<<<<<).\n"
         )
     return result.text.encode("utf-8")
-
-
-def save_document(path: str | os.PathLike[str], text: str) -> None:
-    """Atomically write a document (the caller holds its document lock).
-
-    File-system failures become :class:`AgentDocError` naming the file, with a hint.
-    """
-    from agent_doc.errors import AgentDocError
-    from safefile import atomic_write
-
-    try:
-        atomic_write(path, text)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        msg = reason if reason.startswith("cannot write") else f"cannot write {path}: {reason}"
-        raise AgentDocError(
-            msg, hint="fix the permissions or free some space and retry; the file is unchanged"
-        ) from None
 
 
 def edit_document(

@@ -32,7 +32,3 @@ class FileNotFound(AgentDocError):
 
 class FrontmatterError(AgentDocError):
     """Malformed frontmatter; the document is never rewritten after this."""
-
-
-class NotBuilt(AgentDocError):
-    exit_code = 2

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
+from fastpath import TRACE, describe_argv, trace, trace_clock
 
 BRANCH_PREFIX = "agent-doc/"
 SQUASH_SUBJECT = "agent-doc: squashed session for {file}"
@@ -149,6 +150,7 @@ def say_no_git_once() -> None:
 
 def find_repo(doc: Path) -> Repo | None:
     """The repository holding ``doc`` (a real path), or None (no repository, no git)."""
+    started = trace_clock() if TRACE else 0.0
     try:
         p = subprocess.run(
             ["git", "-C", str(doc.parent), "rev-parse", "--show-toplevel", "--absolute-git-dir"],
@@ -156,7 +158,12 @@ def find_repo(doc: Path) -> Repo | None:
             text=True,
         )
     except FileNotFoundError:
+        if TRACE:
+            trace("git", "git rev-parse --show-toplevel", started, "git is not installed")
         return None
+    if TRACE:
+        trace("git", f"git -C {doc.parent} rev-parse --show-toplevel", started,
+              f"rc {p.returncode}")
     if p.returncode != 0:
         return None
     lines = p.stdout.splitlines()
@@ -178,6 +185,7 @@ def git(
     """
     delay = _FIRST_DELAY
     for attempt in range(_RETRIES):
+        started = trace_clock() if TRACE else 0.0
         p = subprocess.run(
             ["git", "-c", "core.quotepath=off", *args],
             cwd=repo.toplevel,
@@ -185,6 +193,8 @@ def git(
             text=True,
             input=input,
         )
+        if TRACE:
+            trace("git", describe_argv(["git", *args]), started, f"rc {p.returncode}")
         if p.returncode == 0 or not _is_lock_busy(p.stderr) or attempt == _RETRIES - 1:
             break
         time.sleep(delay)

@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import os
 
-try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~4 ms at start-up
-    from _sha256 import sha256 as _sha256
-except ImportError:  # pragma: no cover - other interpreters
-    from hashlib import sha256 as _sha256
+from fastpath import sha256 as _sha256  # without `hashlib` (see fastpath)
 
 TYPE_CHECKING = False
 

@@ -1,5 +1,5 @@
 """Run a program with pipes and collect its output: the one process runner of agent-doc and
-tmux-router (layer 1, beside ``safefile``; imports nothing of ours).
+tmux-router (layer 1, beside ``safefile``; imports only :mod:`fastpath` of ours).
 
 Written by hand on ``os.posix_spawnp`` + ``select.poll`` rather than on ``subprocess`` because
 ``import subprocess`` (with the ``threading``, ``signal`` and ``selectors`` it pulls in) costs
@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+
+import fastpath
 
 __all__ = ["Finished", "ProcessTimeout", "run"]
 
@@ -80,6 +82,7 @@ def run(
     """
     argv = list(argv)
     env = os.environ if env is None else env
+    started = fastpath.trace_clock() if fastpath.TRACE else 0.0
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if stdin is None:
@@ -96,20 +99,37 @@ def run(
             ],
             setsid=new_session,
         )
-    except BaseException:
+    except BaseException as exc:
         for fd in (out_r, err_r, in_w):
             if fd >= 0:
                 os.close(fd)
+        if fastpath.TRACE:
+            _trace(argv, started, f"not started: {exc!r}")
         raise
     finally:
         for fd in (out_w, err_w, in_r):
             os.close(fd)
     try:
-        return _communicate(pid, argv[0], stdin, in_w, out_r, err_r, timeout, new_session,
+        done = _communicate(pid, argv[0], stdin, in_w, out_r, err_r, timeout, new_session,
                             kill_grace, pipe_grace)
+    except BaseException as exc:
+        if fastpath.TRACE:
+            _trace(argv, started, f"{type(exc).__name__}: {exc}")
+        raise
     finally:  # _communicate closes in_w itself, whatever happens
         os.close(out_r)
         os.close(err_r)
+    if fastpath.TRACE:
+        _trace(argv, started, f"rc {done.returncode}, {len(done.stdout)} B out, "
+                              f"{len(done.stderr)} B err, pid {pid}")
+    return done
+
+
+def _trace(argv: list[str], started: float, result: str) -> None:
+    """One ``AGENT_DOC_TRACE`` line for a program run, named after the program (``tmux``,
+    ``claude``, ...)."""
+    fastpath.trace(os.path.basename(argv[0]) or "exec", fastpath.describe_argv(argv), started,
+                   result)
 
 
 def _communicate(pid: int, name: str, data: bytes | None, in_w: int, out_r: int, err_r: int,

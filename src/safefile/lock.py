@@ -46,6 +46,8 @@ import os
 import sys
 import time
 
+import fastpath
+
 DEFAULT_TIMEOUT = 30.0
 _NOTICE_AFTER = 1.0
 
@@ -342,6 +344,8 @@ class FileLock:
                     st.tlock.release()
                     return False
                 self._block(fd, start, deadline, noticed)  # closes fd if it raises
+                if fastpath.TRACE:
+                    fastpath.trace("lock", f"waited for {self.path}", start, "acquired")
             except BaseException:
                 os.close(fd)
                 raise

@@ -37,6 +37,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from tmux_router.errors import TmuxRouterError
 from tmux_router.registry import Registry, identity_ok
 from tmux_router.tmux import STASH_WINDOW, Pane, Tmux, TmuxError, TmuxNotInstalled
 
@@ -56,11 +57,11 @@ __all__ = [
 MUTATING_PHASES = frozenset({"ATTACH", "DETACH", "REORDER"})
 
 
-class SyncError(Exception):
+class SyncError(TmuxRouterError):
     """Bad input or nothing to arrange."""
 
 
-class Unresolvable(Exception):
+class Unresolvable(TmuxRouterError):
     """Raised by a resolver for a file it cannot read (the message says why)."""
 
 

@@ -51,6 +51,7 @@ import os
 from collections.abc import Collection, Sequence
 
 import procrun
+from tmux_router.errors import TmuxRouterError
 
 __all__ = [
     "STASH_WINDOW",
@@ -110,7 +111,7 @@ class _Completed:
         self.stderr = stderr.decode("utf-8", "replace")
 
 
-class TmuxError(Exception):
+class TmuxError(TmuxRouterError):
     """A tmux command failed. ``command`` is the argv, ``stderr`` what tmux said."""
 
     def __init__(self, message: str, command: Sequence[str] = (), stderr: str = "") -> None:
