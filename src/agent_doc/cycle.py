@@ -208,7 +208,7 @@ def _sha(data: bytes) -> str:
 # -- pending journal ------------------------------------------------------------------------
 
 
-def _pending_path(project: Project, doc: str) -> str:
+def _pending_path(project: Project, doc: str | os.PathLike[str]) -> str:
     return project.pending_path(doc)
 
 

@@ -40,6 +40,10 @@ from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
 from fastpath import TRACE, describe_argv, trace, trace_clock
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from safefile import FileLock
+
 BRANCH_PREFIX = "agent-doc/"
 SQUASH_SUBJECT = "agent-doc: squashed session for {file}"
 _RETRIES = 8
@@ -211,7 +215,7 @@ def git(
     return p
 
 
-def _lock(repo: Repo):  # type: ignore[no-untyped-def]
+def _lock(repo: Repo) -> FileLock:
     from safefile import FileLock
 
     return FileLock(repo.lock_path, what=f"git repository {repo.toplevel}")

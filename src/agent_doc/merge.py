@@ -181,7 +181,7 @@ def _merge_lines(base: str, ours: str, theirs: str) -> MergeResult:
 
     zl, al, bl = split_lines(base), split_lines(ours), split_lines(theirs)
     zk, ak, bk = [_key(x) for x in zl], [_key(x) for x in al], [_key(x) for x in bl]
-    m = Merge3(zk, ak, bk, sequence_matcher=_TrimmingMatcher)  # type: ignore[arg-type]
+    m = Merge3(zk, ak, bk, sequence_matcher=_TrimmingMatcher)
     nl = newline_of(theirs) if "\n" in theirs else newline_of(ours)
     out: list[str] = []
     conflicts = 0

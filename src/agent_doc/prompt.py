@@ -80,6 +80,8 @@ class Option(FrozenRecord):
     """One numbered option of a prompt (immutable, hashable)."""
 
     __slots__ = _fields = ("index", "label")
+    index: int
+    label: str
 
     def __init__(self, index: int, label: str) -> None:
         self._assign(index, label)

@@ -76,7 +76,7 @@ def _load_sha256(names: tuple[str, ...] = SHA256_MODULES) -> Callable[..., Any]:
     for name in names:
         module = _first_module((name,))
         if module is not None and hasattr(module, "sha256"):
-            return module.sha256  # type: ignore[no-any-return]
+            return module.sha256
     import hashlib
 
     return hashlib.sha256
@@ -157,7 +157,7 @@ def json_loads(text: str) -> object:
             pass
         else:
             if not text[end:].strip(_JSON_SPACE):
-                return value  # type: ignore[no-any-return]
+                return value
     import json
 
     return json.loads(text)
@@ -170,7 +170,7 @@ def _load_quote(names: tuple[str, ...] = ("_json",)) -> Callable[[str], str]:
         from json.encoder import py_encode_basestring
 
         return py_encode_basestring
-    return quote  # type: ignore[no-any-return]
+    return quote
 
 
 _quote: Callable[[str], str] | None = None
@@ -201,17 +201,17 @@ def load_renameat2(
     """
     if not sys.platform.startswith("linux"):
         return None
-    module = _first_module(names)
-    if module is not None:
+    c: Any = _first_module(names)  # untyped on purpose: `_ctypes` has no stubs
+    if c is not None:
         try:
 
-            class _CFunction(module.CFuncPtr):  # type: ignore[name-defined,misc]
-                _flags_ = module.FUNCFLAG_CDECL | module.FUNCFLAG_USE_ERRNO
+            class _CFunction(c.CFuncPtr):
+                _flags_ = c.FUNCFLAG_CDECL | c.FUNCFLAG_USE_ERRNO
 
             class _Libc:
-                _handle = module.dlopen(None, os.RTLD_LOCAL)
+                _handle = c.dlopen(None, os.RTLD_LOCAL)
 
-            return _CFunction(("renameat2", _Libc())), module.get_errno
+            return _CFunction(("renameat2", _Libc())), c.get_errno
         except AttributeError as exc:  # renameat2 missing from libc (old glibc): unsupported
             if "renameat2" in str(exc):
                 return None

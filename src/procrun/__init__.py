@@ -273,7 +273,7 @@ def _stop(pid: int, group: bool, grace: float, status: int | None) -> int:
     finally:
         # also when a second Ctrl-C interrupts the grace period: nothing is left running
         _signal(pid, group, _SIGKILL)
-    if status is None:
+    while status is None:  # a blocking wait returns only once the program exited
         status = _reap(pid, block=True)
     return status
 

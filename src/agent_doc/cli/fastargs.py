@@ -29,6 +29,7 @@ class Unsupported(Exception):
 
 class _Arg:
     __slots__ = ("choices", "default", "dest", "flags", "group", "kind", "optional", "type")
+    default: Any  # False/True, None, [] or what the parser declared
 
     def __init__(self, names: tuple[str, ...], kwargs: dict[str, Any], group: int = 0) -> None:
         allowed = {
