@@ -23,7 +23,8 @@ final newline and a user's editor converting line endings do not create false co
 unchanged lines are taken byte-for-byte from ``theirs`` (the file on disk). A line without a
 terminator that ends up followed by more text gets the document's newline.
 
-Why ``merge3`` and a small region walk of our own: ``merge3`` (pure Python, ~22 ms import, 8–18
+Why ``merge3`` and a small region walk of our own: ``merge3`` (pure Python, import cost in
+``bench/IMPORTS.md``, 8–18
 ms on a 5,000-line document, same output as ``git merge-file``; ``../shared/LIBRARIES.md``)
 finds the sync regions; we walk them ourselves (about 30 lines) because its
 ``merge_regions()`` reports unchanged regions by ``base`` index only, and we need the ``theirs``

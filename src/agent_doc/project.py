@@ -17,9 +17,9 @@ pending response        ``.agent-doc/pending/<hash>.json``
 
 Lock order, always: submit → document → snapshot → registry.
 
-Every path here is a plain ``str`` built with ``os.path``: ``pathlib`` costs ~4.5 ms of
-start-up (it imports ``urllib.parse``, ``ipaddress`` and ``ntpath``), paid by every hotkey
-command. Callers that want ``Path`` objects wrap them.
+Every path here is a plain ``str`` built with ``os.path``: ``pathlib`` costs start-up time
+(it imports ``urllib.parse``, ``ipaddress`` and ``ntpath``; ``bench/IMPORTS.md``), paid by
+every hotkey command. Callers that want ``Path`` objects wrap them.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def find_root(start: str | os.PathLike[str]) -> str:
 class Project:
     """The project of a document or folder: its root and every state path under it.
 
-    A plain immutable class rather than a dataclass: importing ``dataclasses`` costs ~9 ms
-    (it pulls in ``inspect``), paid by every hotkey command. ``root`` and every path it hands
+    A plain immutable class rather than a dataclass: importing ``dataclasses`` costs start-up
+    time (it pulls in ``inspect``), paid by every hotkey command. ``root`` and every path it hands
     out are ``str`` (see the module docstring).
     """
 

@@ -37,7 +37,7 @@ import time
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
 
-TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
+TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from typing import Any

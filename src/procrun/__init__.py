@@ -3,7 +3,7 @@ tmux-router (layer 1, beside ``safefile``; imports only :mod:`fastpath` of ours)
 
 Written by hand on ``os.posix_spawnp`` + ``select.poll`` rather than on ``subprocess`` because
 ``import subprocess`` (with the ``threading``, ``signal`` and ``selectors`` it pulls in) costs
-~7 ms of start-up on this 2-core machine, paid by every hotkey command that starts a program:
+start-up time (``bench/IMPORTS.md``), paid by every hotkey command that starts a program:
 ``route`` runs one tmux client, ``run`` one agent. Everything happens in the calling thread:
 
 * the prompt is written to the child's stdin without blocking, while stdout and stderr are

@@ -16,8 +16,8 @@ first-run prompt. That prompt carries the **whole document**, which is the conve
 model sees every earlier exchange as text. (The cost is that each submit sends the full
 document; the ``claude`` protocol instead continues a server-side conversation.)
 
-``httpx`` is imported only when a request is made (~60 ms of imports that other commands do not
-pay).
+``httpx`` is imported only when a request is made (the costliest import of all,
+``bench/IMPORTS.md``, that other commands do not pay).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import os
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout
 from agent_doc.agents.command import config_hint
 
-TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
+TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
 if TYPE_CHECKING:
     from typing import Any
 

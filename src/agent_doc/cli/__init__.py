@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: hotkey commands parsed by ``fastargs`` when their command line is simple (argparse costs
-#: ~15 ms of start-up); any other form falls back to argparse.
+#: start-up time, bench/IMPORTS.md); any other form falls back to argparse.
 FAST_COMMANDS = frozenset(
     {"route", "claim", "focus", "diff", "prompt", "resync", "sync", "run", "write", "recover"}
 )
