@@ -419,16 +419,18 @@ HOT_ARGS = {
 
 
 def _tested_interpreters() -> list[str]:
-    """This interpreter plus every other CPython 3.11–3.13 on the machine (on PATH or among
-    pyenv's versions), as `.ci/run` finds them: the hot paths import nothing outside the
-    standard library, so each runs them from ``src`` without a venv of its own."""
+    """This interpreter plus every other CPython 3.11–3.13 on the machine (among pyenv's
+    versions or on PATH), as `.ci/run` finds them: the hot paths import nothing outside the
+    standard library, so each runs them from ``src`` without a venv of its own (and without
+    ``site``, whose ``.pth`` files in a global installation may import anything)."""
     found = {f"{sys.version_info[0]}.{sys.version_info[1]}": sys.executable}
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     for minor in ("3.11", "3.12", "3.13"):
         if minor in found:
             continue
-        candidates = [shutil.which(f"python{minor}") or ""]
-        candidates += sorted(str(p) for p in pyenv.glob(f"{minor}*/bin/python{minor}"))
+        candidates = sorted((str(p) for p in pyenv.glob(f"{minor}*/bin/python{minor}")),
+                            reverse=True)
+        candidates.append(shutil.which(f"python{minor}") or "")  # maybe a pyenv shim
         for exe in candidates:
             if not exe:
                 continue
@@ -446,18 +448,25 @@ def _imported(
     python: str, args: list[str], cwd: Path
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run ``python -X importtime ARGS`` with ``src`` on the path: its result and the modules
-    it imported (start-up included)."""
-    p = subprocess.run(
-        [python, "-X", "importtime", *args],
-        cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)},
-    )
-    modules = {
-        line.rsplit("|", 1)[1].strip()
-        for line in p.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
-    modules.discard("package")  # the header line
-    return p, modules
+    it imported beyond those the same interpreter imports for ``-c 'import os'``. An interpreter
+    other than this test's runs with ``-S`` (no ``site``: only the standard library and
+    ``src``)."""
+    flags = ["-X", "importtime"] + ([] if python == sys.executable else ["-S"])
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+
+    def imported(argv: list[str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+        p = subprocess.run([python, *flags, *argv], cwd=cwd, capture_output=True, text=True,
+                           env=env)
+        return p, {
+            line.rsplit("|", 1)[1].strip()
+            for line in p.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line
+        } - {"package"}  # the header line
+
+    # `import os`: what `site` imports anyway, so that `-S` and a venv measure alike
+    _bare, baseline = imported(["-c", "import os"])
+    p, modules = imported(args)
+    return p, modules - baseline
 
 
 @pytest.mark.parametrize("python", _tested_interpreters())
@@ -495,10 +504,9 @@ def test_hot_commands_import_nothing_heavy(
 def test_version_imports_nothing(python: str, tmp_path: Path) -> None:
     """`agent-doc --version` imports our CLI dispatcher and nothing else of note."""
     script = SRC.parent / "scripts" / "agent-doc"
-    _p, baseline = _imported(python, ["-c", "pass"], tmp_path)
     p, modules = _imported(python, [str(script), "--version"], tmp_path)
     assert p.returncode == 0 and p.stdout.startswith("agent-doc "), p
-    assert modules - baseline <= VERSION_MAY_IMPORT, sorted(modules - baseline)
+    assert modules <= VERSION_MAY_IMPORT, sorted(modules)
 
 
 def test_the_agent_doc_script_imports_no_re() -> None:
