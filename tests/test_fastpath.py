@@ -311,3 +311,26 @@ def test_the_cli_maps_errors_by_type_not_by_module_name() -> None:
     assert (p.returncode, p.stderr) == (1, "Error: the pane %1 is gone\n"), p
     p = _python(code.replace("class Mine(TmuxRouterError)", "class Mine(Exception)"))
     assert p.returncode == 1 and "Traceback" in p.stderr, p
+
+
+def test_trace_shows_an_http_agent_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_agents import FakeAPI
+
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    api = FakeAPI()
+    try:
+        p = _python(
+            "import sys\nfrom agent_doc.agents.openai import OpenAIAgent\n"
+            f"a = OpenAIAgent('local', {api.url!r}, timeout=30)\n"
+            "print(a.send('hi', resume_id=None, fork=False, model='m').text)\n",
+            env={"AGENT_DOC_TRACE": "1"},
+        )
+    finally:
+        api.close()
+    assert p.returncode == 0 and p.stdout == "Hi from the API.\n", p
+    (kind, what), = _traces(p.stderr)
+    assert kind == "agent", p.stderr
+    assert re.fullmatch(rf"local: POST {re.escape(api.url)}/chat/completions -> HTTP 200, "
+                        r"\d+ B \(\d+\.\d ms\)", what), what

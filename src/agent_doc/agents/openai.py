@@ -27,6 +27,7 @@ import os
 
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout
 from agent_doc.agents.command import config_hint
+from fastpath import TRACE, trace, trace_clock
 
 TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class OpenAIAgent:
         fix_url = config_hint(self.name, self.config_file, "check base_url")
         try:
             with httpx.Client(timeout=httpx.Timeout(self.timeout)) as client:
-                response = client.post(url, json=body, headers=headers)
+                response = _post(client, url, body, headers, self.name)
         except httpx.TimeoutException:
             raise AgentTimeout(
                 f"agent '{self.name}' timed out after {_seconds(self.timeout)} s waiting for "
@@ -181,3 +182,18 @@ def _seconds(value: float | None) -> str:
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+def _post(client: Any, url: str, body: dict[str, Any], headers: dict[str, str], name: str) -> Any:
+    """``client.post`` of the request, traced (``AGENT_DOC_TRACE``) with how it ended."""
+    if not TRACE:
+        return client.post(url, json=body, headers=headers)
+    started = trace_clock()
+    try:
+        response = client.post(url, json=body, headers=headers)
+    except Exception as exc:
+        trace("agent", f"{name}: POST {url}", started, repr(exc))
+        raise
+    trace("agent", f"{name}: POST {url}", started,
+          f"HTTP {response.status_code}, {len(response.content)} B")
+    return response
