@@ -34,6 +34,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     for var in ("TMUX", "TMUX_PANE", "AGENT_DOC_TMUX_SOCKET", "AGENT_DOC_NO_AUTOSTART",
                 "CLAUDECODE", "GIT_DIR", "GIT_WORK_TREE"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("AGENT_DOC_TRACE", raising=False)  # traces would mix into stderr checks
     # a short TMUX_TMPDIR: tmux socket paths are limited to ~100 bytes
     tmux_dir = tempfile.mkdtemp(prefix="adt", dir="/tmp")
     monkeypatch.setenv("TMUX_TMPDIR", tmux_dir)

@@ -474,7 +474,8 @@ def test_rename_exchange_swaps_and_reports_errno(
         real_import = __import__
 
         def fake_import(name: str, *args: object, **kwargs: object) -> object:
-            if name == "_ctypes" and sys._getframe(1).f_globals.get("__name__") == atomic.__name__:
+            # renameat2 is looked up by fastpath.load_renameat2
+            if name == "_ctypes" and sys._getframe(1).f_globals.get("__name__") == "fastpath":
                 raise ImportError("blocked for the test")
             return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
@@ -489,7 +490,7 @@ def test_rename_exchange_swaps_and_reports_errno(
         atomic._exchange(str(tmp_path / "missing"), str(b))
     assert info.value.errno == errno.ENOENT
     fn = atomic._renameat2
-    assert type(fn).__module__ == ("ctypes" if via == "ctypes" else atomic.__name__)
+    assert type(fn).__module__ == ("ctypes" if via == "ctypes" else "fastpath")
 
 
 # -- state files never follow a link; documents must be regular files (issue 11) -------------

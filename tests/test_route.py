@@ -618,37 +618,116 @@ def test_entries_outside_the_project_are_ignored_and_resync_removes_them(
 HEAVY = (
     "yaml", "httpx", "merge3", "watchfiles", "tomllib", "agent_doc.config", "argparse", "typing",
     "dataclasses", "subprocess", "threading", "contextlib", "importlib", "ctypes", "hashlib",
+    "_hashlib", "signal", "pathlib",
 )
+#: what `route`, `claim`, `focus` never import (docs/ARCHITECTURE.md, "Start-up discipline")
+NEVER_HOT = {"re", "json", "enum"}
+#: what `agent-doc --version` may import beyond an empty interpreter's start-up
+VERSION_MAY_IMPORT = {"agent_doc", "agent_doc.cli", "fastpath", "atexit", "__future__"}
+#: our modules a hot command may import (docs/ARCHITECTURE.md, "the hot/cold line"), besides
+#: its own ``agent_doc.cli.<command>``
+HOT_MAY_IMPORT = {
+    "agent_doc", "agent_doc.cli", "agent_doc.cli.fastargs", "agent_doc.cli.common",
+    "agent_doc.project", "agent_doc.document", "agent_doc.errors", "agent_doc.record",
+    "agent_doc.routing", "tmux_router", "tmux_router.registry", "tmux_router.tmux",
+    "tmux_router.errors", "safefile", "safefile.atomic", "safefile.lock", "procrun", "fastpath",
+}
+OURS = ("agent_doc", "tmux_router", "safefile", "procrun", "fastpath")
+HOT_ARGS = {
+    "route": ["hot.md"], "claim": ["hot.md", "--pane", "{pane}"], "focus": ["hot.md"],
+    "prompt": ["hot.md"],
+}
 
 
+def _tested_interpreters() -> list[str]:
+    """This interpreter plus every other CPython 3.11–3.13 on the machine (among pyenv's
+    versions or on PATH), as `.ci/run` finds them: the hot paths import nothing outside the
+    standard library, so each runs them from ``src`` without a venv of its own (and without
+    ``site``, whose ``.pth`` files in a global installation may import anything)."""
+    found = {f"{sys.version_info[0]}.{sys.version_info[1]}": sys.executable}
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for minor in ("3.11", "3.12", "3.13"):
+        if minor in found:
+            continue
+        candidates = sorted((str(p) for p in pyenv.glob(f"{minor}*/bin/python{minor}")),
+                            reverse=True)
+        candidates.append(shutil.which(f"python{minor}") or "")  # maybe a pyenv shim
+        for exe in candidates:
+            if not exe:
+                continue
+            probe = subprocess.run(
+                [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True,
+            )
+            if probe.returncode == 0 and probe.stdout.strip() == minor:
+                found[minor] = exe
+                break
+    return [found[m] for m in sorted(found)]
+
+
+def _imported(
+    python: str, args: list[str], cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -X importtime ARGS`` with ``src`` on the path: its result and the modules
+    it imported beyond those the same interpreter imports for ``-c 'import os'``. An interpreter
+    other than this test's runs with ``-S`` (no ``site``: only the standard library and
+    ``src``)."""
+    flags = ["-X", "importtime"] + ([] if python == sys.executable else ["-S"])
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+
+    def imported(argv: list[str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+        p = subprocess.run([python, *flags, *argv], cwd=cwd, capture_output=True, text=True,
+                           env=env)
+        return p, {
+            line.rsplit("|", 1)[1].strip()
+            for line in p.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line
+        } - {"package"}  # the header line
+
+    # `import os`: what `site` imports anyway, so that `-S` and a venv measure alike
+    _bare, baseline = imported(["-c", "import os"])
+    p, modules = imported(args)
+    return p, modules - baseline
+
+
+@pytest.mark.parametrize("python", _tested_interpreters())
 @pytest.mark.parametrize("command", ["route", "claim", "focus", "prompt"])
 def test_hot_commands_import_nothing_heavy(
-    command: str, project: Path, tmux_server: TmuxServer, tmp_path: Path
+    command: str, python: str, project: Path, tmux_server: TmuxServer, tmp_path: Path
 ) -> None:
     tmux_server.start()
     pane, _log = logger_pane(tmux_server, tmp_path, "imports")
     make_doc(project, "hot.md")
     assert run_cli("claim", "hot.md", "--pane", pane, cwd=project).returncode == 0
-    args = {"route": ["hot.md"], "claim": ["hot.md", "--pane", pane], "focus": ["hot.md"],
-            "prompt": ["hot.md"]}[command]
-    p = subprocess.run(
-        # as the console script starts it (``-m`` would import runpy/importlib itself)
-        [sys.executable, "-X", "importtime", "-c",
-         "import sys; from agent_doc.cli import main; sys.exit(main(sys.argv[1:]))",
+    args = [a.replace("{pane}", pane) for a in HOT_ARGS[command]]
+    # as the console script starts it (``-m`` would import runpy/importlib itself)
+    p, modules = _imported(
+        python,
+        ["-c", "import sys; from agent_doc.cli import console_main; sys.exit(console_main())",
          command, *args],
-        cwd=project, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)},
+        project,
     )
     assert p.returncode == 0, p.stderr
-    modules = {
-        line.rsplit("|", 1)[1].strip()
-        for line in p.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
     assert "agent_doc.document" in modules  # the parse really ran in this process
-    assert not [m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY]
-    if command in ("route", "claim", "focus"):
-        # the registry and the frontmatter are read and written without `re` or `json` (~8 ms)
-        assert not {"re", "json", "enum"} & modules, sorted({"re", "json", "enum"} & modules)
+    assert not [m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY], sorted(
+        m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY)
+    allowed = HOT_MAY_IMPORT | {f"agent_doc.cli.{command}"}
+    if command == "prompt":
+        allowed.add("agent_doc.prompt")
+    ours = {m for m in modules if m.split(".")[0] in OURS}
+    assert ours <= allowed, sorted(ours - allowed)
+    if command != "prompt":  # `prompt` matches the pane's screen with patterns: it needs `re`
+        # the registry and the frontmatter are read and written without `re` or `json`
+        assert not NEVER_HOT & modules, sorted(NEVER_HOT & modules)
+
+
+@pytest.mark.parametrize("python", _tested_interpreters())
+def test_version_imports_nothing(python: str, tmp_path: Path) -> None:
+    """`agent-doc --version` imports our CLI dispatcher and nothing else of note."""
+    script = SRC.parent / "scripts" / "agent-doc"
+    p, modules = _imported(python, [str(script), "--version"], tmp_path)
+    assert p.returncode == 0 and p.stdout.startswith("agent-doc "), p
+    assert modules <= VERSION_MAY_IMPORT, sorted(modules)
 
 
 def test_the_agent_doc_script_imports_no_re() -> None:

@@ -411,7 +411,8 @@ def load_component_configs(path: str | os.PathLike[str]) -> dict[str, ComponentC
         from dataclasses import replace
 
         keys = {b.setting.rsplit(" ", 1)[-1] for b in blocked}
-        out[name] = replace(out[name], blocked=tuple(blocked), **{k: None for k in keys})
+        off: dict[str, Any] = dict.fromkeys(keys)  # the gated hooks: None = not run
+        out[name] = replace(out[name], blocked=tuple(blocked), **off)
     return out
 
 

@@ -66,6 +66,8 @@ from agent_doc.errors import AgentDocError, FrontmatterError
 from agent_doc.merge import merge3way, newline_of
 from agent_doc.project import Project
 from agent_doc.record import Record
+from fastpath import sha256 as _sha256  # without `hashlib` (see fastpath)
+from fastpath import signal_module
 from safefile import (
     BusyError,
     DecodeError,
@@ -78,11 +80,6 @@ from safefile import (
     read_settled,
     unlink_state,
 )
-
-try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~3 ms at start-up
-    from _sha256 import sha256 as _sha256
-except ImportError:  # pragma: no cover - other interpreters
-    from hashlib import sha256 as _sha256
 
 TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
 if TYPE_CHECKING:  # pragma: no cover
@@ -223,7 +220,7 @@ def _sha(data: bytes) -> str:
 # -- pending journal ------------------------------------------------------------------------
 
 
-def _pending_path(project: Project, doc: str) -> str:
+def _pending_path(project: Project, doc: str | os.PathLike[str]) -> str:
     return project.pending_path(doc)
 
 
@@ -427,15 +424,14 @@ class _SigintDeferred:
         th = sys.modules.get("threading")
         if th is not None and th.current_thread() is not th.main_thread():
             return
-        import _signal  # the C module: ``signal`` builds enums at import (~1.3 ms)
+        _signal = signal_module()  # the C module, without ``signal``'s enums (see fastpath)
 
         self._old = _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
 
     def __exit__(self, *exc: object) -> None:
         old, self._old = self._old, None
         if old is not None:
-            import _signal
-
+            _signal = signal_module()
             _signal.pthread_sigmask(_signal.SIG_SETMASK, old)
 
 

@@ -11,7 +11,7 @@ write is byte-identical and no blank lines pile up.
 
 **Parsing cost.** The common frontmatter (``key: value`` lines and comments) is read by a small
 line scanner; anything else (block scalars, lists, flow style, escapes) goes to PyYAML's safe
-loader. Importing PyYAML costs ~30 ms, which would double the start-up of hotkey commands such
+loader. Importing PyYAML (``bench/IMPORTS.md``) would double the start-up of hotkey commands such
 as ``route`` and ``claim`` that only need the session UUID; the scanner accepts only lines whose
 YAML meaning is unambiguous and hands everything else to PyYAML.
 
@@ -46,8 +46,8 @@ SESSION_KEY = "agent_doc_session"
 LEGACY_SESSION_KEY = "session"
 
 #: ``key: value`` lines, as this pattern reads them; matched by hand (:func:`_key_line`, tested
-#: against the pattern) so that reading a document needs no ``re`` (~6–8 ms of start-up with
-#: ``enum``, paid by every hotkey command)
+#: against the pattern) so that reading a document needs no ``re`` (start-up time with ``enum``,
+#: bench/IMPORTS.md, paid by every hotkey command)
 _KEY_LINE_PATTERN = r"^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]+(.*?)|)[ \t]*$"
 _KEY_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _KEY_CHARS = _KEY_START | frozenset("0123456789.-")
@@ -150,7 +150,7 @@ def _yamlish(value: str) -> bool:
 class Document:
     """A parsed document. ``text`` is kept verbatim; offsets point into it.
 
-    (A plain class: ``dataclasses`` costs ~9 ms of start-up on every hotkey command.)
+    (A plain class: ``dataclasses`` costs start-up time on every hotkey command.)
     """
 
     __slots__ = (
@@ -230,10 +230,6 @@ class Document:
     def yaml_text(self) -> str:
         return self.text[self.yaml_start : self.yaml_end] if self.has_frontmatter else ""
 
-    @property
-    def body_first_line(self) -> int:
-        """1-based line number (in the file) where the body starts."""
-        return self.text.count("\n", 0, self.body_start) + 1
 
 
 def _where(path: str | None) -> str:
@@ -282,7 +278,7 @@ def _string_loader() -> type:
     exactly as the line scanner reads them (so the result never depends on which one ran)."""
     global _STR_LOADER
     if _STR_LOADER is None:
-        import yaml  # deferred: ~30 ms, only for frontmatter the scanner does not handle
+        import yaml  # deferred: only for frontmatter the scanner does not handle
 
         base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         null = "tag:yaml.org,2002:null"
@@ -312,7 +308,7 @@ def _key_line_no(lines: list[str], key: str, first_line: int) -> int:
 def _yaml_parse(
     yaml_text: str, path: str | None, first_line: int, lines: list[str] | None = None
 ) -> dict[str, object]:
-    import yaml  # deferred: ~30 ms, only for frontmatter the scanner does not handle
+    import yaml  # deferred: only for frontmatter the scanner does not handle
 
     loader = _string_loader()
     try:
@@ -593,8 +589,8 @@ def set_field(text: str, key: str, value: str | None, path: str | None = None) -
 def new_session_id() -> str:
     """A random UUID4, lowercase hyphenated (36 characters).
 
-    Built from ``os.urandom`` as RFC 4122 §4.4 describes; importing ``uuid`` costs ~13 ms of
-    start-up, paid by `route`/`claim` on a document's first use.
+    Built from ``os.urandom`` as RFC 4122 §4.4 describes; importing ``uuid`` costs start-up
+    time (``bench/IMPORTS.md``), paid by `route`/`claim` on a document's first use.
     """
     b = bytearray(os.urandom(16))
     b[6] = (b[6] & 0x0F) | 0x40  # version 4
@@ -732,24 +728,6 @@ def _merge_bytes(base: bytes, ours: bytes, theirs: bytes, path: str | os.PathLik
             f"same lines: {result.conflicts} conflict(s) marked in the file (<<<<<<<).\n"
         )
     return result.text.encode("utf-8")
-
-
-def save_document(path: str | os.PathLike[str], text: str) -> None:
-    """Atomically write a document (the caller holds its document lock).
-
-    File-system failures become :class:`AgentDocError` naming the file, with a hint.
-    """
-    from agent_doc.errors import AgentDocError
-    from safefile import atomic_write
-
-    try:
-        atomic_write(path, text)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        msg = reason if reason.startswith("cannot write") else f"cannot write {path}: {reason}"
-        raise AgentDocError(
-            msg, hint="fix the permissions or free some space and retry; the file is unchanged"
-        ) from None
 
 
 def edit_document(

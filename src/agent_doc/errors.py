@@ -34,10 +34,6 @@ class FrontmatterError(AgentDocError):
     """Malformed frontmatter; the document is never rewritten after this."""
 
 
-class NotBuilt(AgentDocError):
-    exit_code = 2
-
-
 def os_cause(exc: OSError, path: str | None = None) -> str:
     """The real cause of ``exc`` in words, naming ``path`` (or the file the error names).
 
@@ -84,6 +80,6 @@ def missing_file_error(path: object) -> AgentDocError:
     except FileNotFoundError:
         return FileNotFound(path)
     except OSError as exc:
-        p = os.fspath(path)  # type: ignore[arg-type]
+        p = os.fspath(path)  # type: ignore[call-overload]
         return AgentDocError(f"cannot open {p}: {os_cause(exc, p)}", hint=os_hint(exc, p))
     return FileNotFound(path)  # a dangling symlink

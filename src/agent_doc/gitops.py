@@ -43,6 +43,11 @@ from pathlib import Path
 
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
+from fastpath import TRACE, describe_argv, trace, trace_clock
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from safefile import FileLock
 
 BRANCH_PREFIX = "agent-doc/"
 SQUASH_SUBJECT = "agent-doc: squashed session for {file}"
@@ -155,6 +160,7 @@ def say_no_git_once() -> None:
 
 def find_repo(doc: Path) -> Repo | None:
     """The repository holding ``doc`` (a real path), or None (no repository, no git)."""
+    started = trace_clock() if TRACE else 0.0
     try:
         p = subprocess.run(
             ["git", "-C", str(doc.parent), "rev-parse", "--show-toplevel", "--absolute-git-dir"],
@@ -162,7 +168,12 @@ def find_repo(doc: Path) -> Repo | None:
             text=True,
         )
     except FileNotFoundError:
+        if TRACE:
+            trace("git", "git rev-parse --show-toplevel", started, "git is not installed")
         return None
+    if TRACE:
+        trace("git", f"git -C {doc.parent} rev-parse --show-toplevel", started,
+              f"rc {p.returncode}")
     if p.returncode != 0:
         return None
     lines = p.stdout.splitlines()
@@ -184,6 +195,7 @@ def git(
     """
     delay = _FIRST_DELAY
     for attempt in range(_RETRIES):
+        started = trace_clock() if TRACE else 0.0
         p = subprocess.run(
             ["git", "-c", "core.quotepath=off", *args],
             cwd=repo.toplevel,
@@ -191,6 +203,8 @@ def git(
             text=True,
             input=input,
         )
+        if TRACE:
+            trace("git", describe_argv(["git", *args]), started, f"rc {p.returncode}")
         if p.returncode == 0 or not _is_lock_busy(p.stderr) or attempt == _RETRIES - 1:
             break
         time.sleep(delay)
@@ -207,7 +221,7 @@ def git(
     return p
 
 
-def _lock(repo: Repo):  # type: ignore[no-untyped-def]
+def _lock(repo: Repo) -> FileLock:
     from safefile import FileLock
 
     return FileLock(repo.lock_path, what=f"git repository {repo.toplevel}")

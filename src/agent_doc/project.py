@@ -21,19 +21,16 @@ All of it is *state* (``safefile.state``): every reader and writer passes ``stat
 so nothing below the root — ``.agent-doc`` itself, its folders, its files — is ever followed
 through a symbolic link (a cloned project could carry links to anywhere).
 
-Every path here is a plain ``str`` built with ``os.path``: ``pathlib`` costs ~4.5 ms of
-start-up (it imports ``urllib.parse``, ``ipaddress`` and ``ntpath``), paid by every hotkey
-command. Callers that want ``Path`` objects wrap them.
+Every path here is a plain ``str`` built with ``os.path``: ``pathlib`` costs start-up time
+(it imports ``urllib.parse``, ``ipaddress`` and ``ntpath``; ``bench/IMPORTS.md``), paid by
+every hotkey command. Callers that want ``Path`` objects wrap them.
 """
 
 from __future__ import annotations
 
 import os
 
-try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~4 ms at start-up
-    from _sha256 import sha256 as _sha256
-except ImportError:  # pragma: no cover - other interpreters
-    from hashlib import sha256 as _sha256
+from fastpath import sha256 as _sha256  # without `hashlib` (see fastpath)
 
 TYPE_CHECKING = False
 
@@ -77,8 +74,8 @@ def find_root(start: str | os.PathLike[str]) -> str:
 class Project:
     """The project of a document or folder: its root and every state path under it.
 
-    A plain immutable class rather than a dataclass: importing ``dataclasses`` costs ~9 ms
-    (it pulls in ``inspect``), paid by every hotkey command. ``root`` and every path it hands
+    A plain immutable class rather than a dataclass: importing ``dataclasses`` costs start-up
+    time (it pulls in ``inspect``), paid by every hotkey command. ``root`` and every path it hands
     out are ``str`` (see the module docstring).
     """
 

@@ -37,7 +37,7 @@ import time
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
 
-TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
+TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from typing import Any
@@ -80,6 +80,8 @@ class Option(FrozenRecord):
     """One numbered option of a prompt (immutable, hashable)."""
 
     __slots__ = _fields = ("index", "label")
+    index: int
+    label: str
 
     def __init__(self, index: int, label: str) -> None:
         self._assign(index, label)

@@ -13,9 +13,9 @@ typed ``__init__``::
         def __init__(self, start: int, end: int = -1) -> None:
             self._assign(start, end)
 
-Why not ``@dataclass`` or ``typing.NamedTuple``: importing ``dataclasses`` costs ~12 ms (it
-pulls in ``inspect``) and each dataclass definition ~0.3 ms more (1–3 ms on a loaded 2-core
-machine); ``typing`` costs ~4 ms. Every hotkey command would pay that before doing anything.
+Why not ``@dataclass`` or ``typing.NamedTuple``: importing ``dataclasses`` (it pulls in
+``inspect``) and ``typing`` costs start-up time (``bench/IMPORTS.md``), and each dataclass
+definition costs more. Every hotkey command would pay that before doing anything.
 This module imports nothing.
 """
 

@@ -99,10 +99,7 @@ def sha_hex(data: str | bytes) -> str:
 
 
 def _sha(data: str | bytes) -> str:
-    try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~3 ms
-        from _sha256 import sha256
-    except ImportError:  # pragma: no cover - other interpreters
-        from hashlib import sha256
+    from fastpath import sha256
 
     return sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 

@@ -36,11 +36,7 @@ import os
 
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
-
-try:  # the builtin module loads in ~0.1 ms; `hashlib` (OpenSSL) costs ~4 ms at start-up
-    from _sha256 import sha256 as _sha256
-except ImportError:  # pragma: no cover - other interpreters
-    from hashlib import sha256 as _sha256
+from fastpath import sha256 as _sha256  # the builtin module, not `hashlib` (bench/IMPORTS.md)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

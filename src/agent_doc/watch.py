@@ -825,7 +825,9 @@ def serve(
         project, files, debounce_ms=debounce_ms, max_cycles=max_cycles, submit=submit,
         agent=agent,
     )
-    names = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT", signal.SIGHUP: "SIGHUP"}
+    names: dict[int, str] = {
+        signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT", signal.SIGHUP: "SIGHUP"
+    }
     previous: dict[int, Any] = {}
 
     def on_stop(signum: int, frame: object) -> None:

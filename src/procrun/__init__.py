@@ -1,9 +1,9 @@
 """Run a program with pipes and collect its output: the one process runner of agent-doc and
-tmux-router (layer 1, beside ``safefile``; imports nothing of ours).
+tmux-router (layer 1, beside ``safefile``; imports only :mod:`fastpath` of ours).
 
 Written by hand on ``os.posix_spawnp`` + ``select.poll`` rather than on ``subprocess`` because
 ``import subprocess`` (with the ``threading``, ``signal`` and ``selectors`` it pulls in) costs
-~7 ms of start-up on this 2-core machine, paid by every hotkey command that starts a program:
+start-up time (``bench/IMPORTS.md``), paid by every hotkey command that starts a program:
 ``route`` runs one tmux client, ``run`` one agent. Everything happens in the calling thread:
 
 * the prompt is written to the child's stdin without blocking, while stdout and stderr are
@@ -43,6 +43,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+
+import fastpath
 
 __all__ = ["Finished", "ProcessTimeout", "run"]
 
@@ -145,6 +147,7 @@ def run(
                       str(max(1, round(kill_grace * 10))), cwd or "", program, *argv[1:]]
     elif cwd is not None:
         spawn_argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', cwd, program, *argv[1:]]
+    started = fastpath.trace_clock() if fastpath.TRACE else 0.0
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if stdin is None:
@@ -161,18 +164,24 @@ def run(
             actions.append((os.POSIX_SPAWN_DUP2, guard_r, 3))  # dup2 clears close-on-exec
         pid = os.posix_spawnp(spawn_argv[0], spawn_argv, env, file_actions=actions,
                               setsid=new_session)
-    except BaseException:
+    except BaseException as exc:
         for fd in (out_r, err_r, in_w, guard_w):
             if fd >= 0:
                 os.close(fd)
+        if fastpath.TRACE:
+            _trace(argv, started, f"not started: {exc!r}")
         raise
     finally:
         for fd in (out_w, err_w, in_r, guard_r):
             if fd >= 0:
                 os.close(fd)
     try:
-        return _communicate(pid, argv[0], stdin, in_w, out_r, err_r, timeout, new_session,
+        done = _communicate(pid, argv[0], stdin, in_w, out_r, err_r, timeout, new_session,
                             kill_grace, pipe_grace)
+    except BaseException as exc:
+        if fastpath.TRACE:
+            _trace(argv, started, f"{type(exc).__name__}: {exc}")
+        raise
     finally:  # _communicate closes in_w itself, whatever happens
         os.close(out_r)
         os.close(err_r)
@@ -183,6 +192,18 @@ def run(
             except OSError:
                 pass  # the guard is gone already
             os.close(guard_w)
+
+    if fastpath.TRACE:
+        _trace(argv, started, f"rc {done.returncode}, {len(done.stdout)} B out, "
+                              f"{len(done.stderr)} B err, pid {pid}")
+    return done
+
+
+def _trace(argv: list[str], started: float, result: str) -> None:
+    """One ``AGENT_DOC_TRACE`` line for a program run, named after the program (``tmux``,
+    ``claude``, ...)."""
+    fastpath.trace(os.path.basename(argv[0]) or "exec", fastpath.describe_argv(argv), started,
+                   result)
 
 
 def _which(name: str, env: Mapping[str, str]) -> str:
@@ -351,7 +372,7 @@ def _stop(pid: int, group: bool, grace: float, status: int | None) -> int:
     finally:
         # also when a second Ctrl-C interrupts the grace period: nothing is left running
         _signal(pid, group, _SIGKILL)
-    if status is None:
+    while status is None:  # a blocking wait returns only once the program exited
         status = _reap(pid, block=True)
     return status
 

@@ -36,9 +36,9 @@ import errno
 import fcntl
 import os
 import stat
-import sys
 import time
 
+from fastpath import load_renameat2, signal_module
 from safefile.state import (
     check_state_folders,
     document_kind_error,
@@ -383,10 +383,7 @@ def _lease_signal_safe() -> bool:
     global _lease_ok
     if _lease_ok is not None:
         return _lease_ok
-    try:  # the C module: ``signal`` itself builds enums at import (~1–2 ms of start-up)
-        import _signal as signal
-    except ImportError:  # pragma: no cover - other interpreters
-        import signal  # type: ignore[no-redef]
+    signal = signal_module()  # the C module, without ``signal``'s enums (see fastpath)
 
     if not hasattr(signal, "SIGIO"):
         _lease_ok = False
@@ -498,44 +495,10 @@ _get_errno: object = None
 
 
 def _load_renameat2() -> None:
-    """Look up libc's ``renameat2`` once.
-
-    Through the C module ``_ctypes`` rather than ``ctypes``: ``import ctypes`` costs ~2.5 ms
-    (it builds its type zoo, ``struct``, endianness helpers) on every ``run``, ``_ctypes``
-    ~0.5 ms. All we need is one C function taking ints and byte strings and returning an
-    ``int`` (the default result type of a ``CFuncPtr``), and its ``errno``. On an interpreter
-    whose ``_ctypes`` lacks these, ``ctypes`` is used.
-    """
+    """Look up libc's ``renameat2`` once (:func:`fastpath.load_renameat2`)."""
     global _renameat2, _get_errno
-    _renameat2 = False
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import _ctypes
-
-        class _CFunction(_ctypes.CFuncPtr):  # type: ignore[misc,name-defined]
-            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-
-        class _Libc:
-            _handle = _ctypes.dlopen(None, os.RTLD_LOCAL)
-
-        _renameat2 = _CFunction(("renameat2", _Libc()))
-        _get_errno = _ctypes.get_errno
-        return
-    except AttributeError as exc:  # renameat2 missing from libc (old glibc): unsupported
-        if "renameat2" in str(exc):
-            return
-    except (ImportError, TypeError, OSError):
-        pass
-    try:
-        import ctypes
-
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-        fn.restype = ctypes.c_int
-        _renameat2, _get_errno = fn, ctypes.get_errno
-    except (ImportError, OSError, AttributeError):
-        _renameat2 = False
+    found = load_renameat2()  # through ``_ctypes``, ``ctypes`` without it (see fastpath)
+    _renameat2, _get_errno = found if found is not None else (False, None)
 
 
 def _exchange(a: str, b: str) -> bool:

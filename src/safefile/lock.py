@@ -51,6 +51,7 @@ import sys
 import time
 from stat import S_ISREG
 
+import fastpath
 from safefile.state import ensure_state_dir, open_state
 
 DEFAULT_TIMEOUT = 30.0
@@ -379,6 +380,8 @@ class FileLock:
                     st.tlock.release()
                     return False
                 self._block(fd, start, deadline, noticed)  # closes fd if it raises
+                if fastpath.TRACE:
+                    fastpath.trace("lock", f"waited for {self.path}", start, "acquired")
             except BaseException:
                 os.close(fd)
                 raise

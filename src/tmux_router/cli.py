@@ -21,14 +21,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tmux_router.registry import Registry, RegistryError, identity_ok, make_entry
-from tmux_router.tmux import Tmux, TmuxError
+from tmux_router.errors import TmuxRouterError
+from tmux_router.registry import Registry, identity_ok, make_entry
+from tmux_router.tmux import Tmux
 
 DEFAULT_REGISTRY = os.path.join(".tmux-router", "registry.json")
 SOCKET_ENV = "AGENT_DOC_TMUX_SOCKET"
 
 
-class CliError(Exception):
+class CliError(TmuxRouterError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -297,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             say(f"hint: {exc.hint}")
         return 1
-    except (TmuxError, RegistryError) as exc:
+    except TmuxRouterError as exc:  # tmux, registry, layout errors
         say(f"Error: {exc}")
         return 1
     except TimeoutError as exc:  # safefile.LockTimeout

@@ -29,7 +29,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 
+from fastpath import json_loads as _json_loads  # without `json` and `re`
+from fastpath import json_quote
 from safefile import FileLock, atomic_write, read_bytes
+from tmux_router.errors import TmuxRouterError
 
 TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
 
@@ -45,7 +48,7 @@ Entries = dict[str, Entry]
 FIELD_ORDER = ("pane", "pid", "cwd", "started", "file", "window")
 
 
-class RegistryError(Exception):
+class RegistryError(TmuxRouterError):
     """The registry cannot be used (a corrupt file that could not be moved aside)."""
 
 
@@ -101,10 +104,7 @@ class _NotPlain(Exception):
 
 
 def _dumps_plain(entries: Entries) -> str:
-    try:
-        from _json import encode_basestring as quote
-    except ImportError:  # pragma: no cover - other interpreters
-        raise _NotPlain from None
+    quote = json_quote  # the C string encoder of ``_json`` (see fastpath)
     if not entries:
         return "{}"
     blocks = []
@@ -208,51 +208,6 @@ def prune_entries(entries: Entries, live: Mapping[str, int]) -> list[tuple[str, 
     return removed
 
 
-_JSON_SPACE = " \t\n\r"
-_scanner: object = None  # None = not built yet; False = unavailable
-
-
-def _json_loads(text: str) -> object:
-    """``json.loads(text)`` through the C scanner of ``_json`` directly.
-
-    ``import json`` costs ~2 ms and pulls in ``re`` (~6–8 ms with ``enum``) for its number and
-    whitespace patterns; reading the registry is the one JSON a hotkey ``route`` needs. The C
-    scanner (what ``json.loads`` itself calls) is given the settings of the default decoder,
-    and the whitespace around the value is checked here exactly as ``json`` does. Any failure
-    — invalid JSON, an interpreter without ``_json`` — is handed to ``json.loads``, so errors
-    and results are always json's own.
-    """
-    global _scanner
-    if _scanner is None:
-        _scanner = False
-        try:
-            import _json
-
-            class _Context:  # the attributes json.decoder.JSONDecoder gives its scanner
-                strict = True
-                object_hook = None
-                object_pairs_hook = None
-                parse_float = float
-                parse_int = int
-                parse_constant = {
-                    "-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")
-                }.__getitem__
-
-            _scanner = _json.make_scanner(_Context())
-        except (ImportError, AttributeError, TypeError):
-            pass
-    if _scanner is not False and not text.startswith("\ufeff"):
-        start = len(text) - len(text.lstrip(_JSON_SPACE))
-        try:
-            value, end = _scanner(text, start)  # type: ignore[operator]
-        except Exception:  # json.loads below raises json's own error for it
-            pass
-        else:
-            if not text[end:].strip(_JSON_SPACE):
-                return value
-    import json
-
-    return json.loads(text)
 
 
 class Registry:

@@ -37,6 +37,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from tmux_router.errors import TmuxRouterError
 from tmux_router.registry import Registry, identity_ok
 from tmux_router.tmux import STASH_WINDOW, Pane, Tmux, TmuxError, TmuxNotInstalled
 
@@ -56,11 +57,11 @@ __all__ = [
 MUTATING_PHASES = frozenset({"ATTACH", "DETACH", "REORDER"})
 
 
-class SyncError(Exception):
+class SyncError(TmuxRouterError):
     """Bad input or nothing to arrange."""
 
 
-class Unresolvable(Exception):
+class Unresolvable(TmuxRouterError):
     """Raised by a resolver for a file it cannot read (the message says why)."""
 
 
@@ -536,8 +537,8 @@ class _Sync:
         candidates = [p for p in desired if by_id[p].session == session] or desired
         count: dict[str, int] = {}
         order: list[str] = []
-        for p in candidates:
-            w = by_id[p].window
+        for pane_id in candidates:
+            w = by_id[pane_id].window
             if w not in count:
                 order.append(w)
             count[w] = count.get(w, 0) + 1
@@ -648,18 +649,18 @@ class _Sync:
             width = max(p.left + p.width for p in current)
             height = max(p.top + p.height for p in current)
             in_w = {p.id for p in current}
-            present = [[p for p in col if p in in_w] for col in cols]
-            present = [c for c in present if c]  # empty if the panes died meanwhile
+            shown = [[p for p in col if p in in_w] for col in cols]
+            shown = [c for c in shown if c]  # empty if the panes died meanwhile
             resizes: list[tuple[list[str], str]] = []
-            widths = _split_evenly(width, len(present))
-            for i, col in enumerate(present[:-1]):
+            widths = _split_evenly(width, len(shown))
+            for i, col in enumerate(shown[:-1]):
                 resizes.append(
                     (
                         ["resize-pane", "-t", col[0], "-x", str(widths[i])],
                         f"column {i + 1} width {widths[i]}",
                     )
                 )
-            for i, col in enumerate(present):
+            for i, col in enumerate(shown):
                 heights = _split_evenly(height, len(col))
                 for j, p in enumerate(col[:-1]):
                     resizes.append(

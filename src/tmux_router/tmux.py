@@ -21,7 +21,7 @@ sync 3 panes from 3 windows        5 / 12.9           12 / 40.8 (same moves)
 The hot path (``route``) must stay under ~35 ms with at most 2 tmux processes (SPEC A8/A11):
 libtmux's import alone exceeds that budget, and its object operations re-list state with extra
 tmux processes. This module imports only ``os`` and :mod:`procrun` (our process runner on
-``os.posix_spawnp``: ``subprocess`` alone costs ~4.5–7 ms of start-up), batches dependent
+``os.posix_spawnp``: ``subprocess`` costs start-up time, bench/IMPORTS.md), batches dependent
 commands into one process, and takes the facts it needs from one ``list-panes -a`` snapshot.
 
 Rules this wrapper enforces (SPEC A8, hazards C29–C32 of Part B §10):
@@ -51,6 +51,7 @@ import os
 from collections.abc import Collection, Sequence
 
 import procrun
+from tmux_router.errors import TmuxRouterError
 
 __all__ = [
     "STASH_WINDOW",
@@ -117,7 +118,7 @@ class _Completed:
         self.stderr = stderr.decode("utf-8", "replace")
 
 
-class TmuxError(Exception):
+class TmuxError(TmuxRouterError):
     """A tmux command failed. ``command`` is the argv, ``stderr`` what tmux said."""
 
     def __init__(self, message: str, command: Sequence[str] = (), stderr: str = "") -> None:
@@ -140,7 +141,7 @@ class Pane:
     """One tmux pane, as ``list-panes`` reported it (immutable).
 
     A plain ``__slots__`` class rather than a dataclass: importing ``dataclasses`` costs
-    ~9 ms (it pulls in ``inspect``), paid by every hotkey command.
+    start-up time (it pulls in ``inspect``), paid by every hotkey command.
     """
 
     __slots__ = (

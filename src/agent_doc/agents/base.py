@@ -11,8 +11,8 @@ from __future__ import annotations
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
 
-# `typing` (~5 ms) is kept off the start-up path of the hotkey commands: the Protocol exists
-# for type checkers only (and see agent_doc.record for why no dataclasses).
+# `typing` (bench/IMPORTS.md) is kept off the start-up path of the hotkey commands: the
+# Protocol exists for type checkers only (and see agent_doc.record for why no dataclasses).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Protocol

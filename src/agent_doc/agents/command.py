@@ -205,7 +205,7 @@ def decode_output(agent: str, result: ProcessResult) -> str:
 
 def _signal_name(number: int) -> str:
     """``SIGKILL`` for 9; ``signal 64`` for a number without a name (``signal`` imported only
-    here: its enum set-up costs ~1–2 ms of start-up)."""
+    here: its enum set-up costs start-up time, bench/IMPORTS.md)."""
     import signal
 
     try:

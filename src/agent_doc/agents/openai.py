@@ -16,8 +16,8 @@ first-run prompt. That prompt carries the **whole document**, which is the conve
 model sees every earlier exchange as text. (The cost is that each submit sends the full
 document; the ``claude`` protocol instead continues a server-side conversation.)
 
-``httpx`` is imported only when a request is made (~60 ms of imports that other commands do not
-pay).
+``httpx`` is imported only when a request is made (the costliest import of all,
+``bench/IMPORTS.md``, that other commands do not pay).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import os
 
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout
 from agent_doc.agents.command import config_hint
+from fastpath import TRACE, trace, trace_clock
 
-TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
+TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -96,7 +97,7 @@ class OpenAIAgent:
         fix_url = config_hint(self.name, self.config_file, "check base_url")
         try:
             with httpx.Client(timeout=httpx.Timeout(self.timeout)) as client:
-                response = client.post(url, json=body, headers=headers)
+                response = _post(client, url, body, headers, self.name)
         except httpx.TimeoutException:
             raise AgentTimeout(
                 f"agent '{self.name}' timed out after {_seconds(self.timeout)} s waiting for "
@@ -181,3 +182,18 @@ def _seconds(value: float | None) -> str:
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+def _post(client: Any, url: str, body: dict[str, Any], headers: dict[str, str], name: str) -> Any:
+    """``client.post`` of the request, traced (``AGENT_DOC_TRACE``) with how it ended."""
+    if not TRACE:
+        return client.post(url, json=body, headers=headers)
+    started = trace_clock()
+    try:
+        response = client.post(url, json=body, headers=headers)
+    except Exception as exc:
+        trace("agent", f"{name}: POST {url}", started, repr(exc))
+        raise
+    trace("agent", f"{name}: POST {url}", started,
+          f"HTTP {response.status_code}, {len(response.content)} B")
+    return response

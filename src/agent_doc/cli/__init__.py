@@ -12,6 +12,11 @@ import sys
 
 from agent_doc import __version__
 
+TYPE_CHECKING = False  # `import typing` costs start-up of every command
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+    from typing import Any
+
 #: name -> (module, one-line summary); the order is the order of ``--help``.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "run two full cycles in a scratch project with the offline agent"),
@@ -42,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: hotkey commands parsed by ``fastargs`` when their command line is simple (argparse costs
-#: ~15 ms of start-up); any other form falls back to argparse.
+#: start-up time, bench/IMPORTS.md); any other form falls back to argparse.
 FAST_COMMANDS = frozenset(
     {"route", "claim", "focus", "diff", "prompt", "resync", "sync", "run", "write", "recover"}
 )
@@ -94,16 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"agent-doc: unknown command '{first}'\n{USAGE}\n")
         return 2
     module_name, summary = COMMANDS[first]
-    try:
-        # __import__ + sys.modules rather than importlib.import_module: ``importlib`` (and the
-        # ``warnings`` it pulls in) costs ~0.5–1 ms of every hotkey command's start-up
-        __import__(f"agent_doc.cli.{module_name}")
-        module = sys.modules[f"agent_doc.cli.{module_name}"]
-    except ModuleNotFoundError as exc:
-        if exc.name != f"agent_doc.cli.{module_name}":
-            raise
-        _print_error(f"`agent-doc {first}` is not built yet in this version ({__version__})")
-        return 2
+    from fastpath import TRACE
+
+    if TRACE:
+        from fastpath import describe_argv, trace
+
+        trace("command", describe_argv(["agent-doc", *args]))
+    # __import__ + sys.modules rather than importlib.import_module: ``importlib`` (and the
+    # ``warnings`` it pulls in) costs start-up of every hotkey command
+    __import__(f"agent_doc.cli.{module_name}")
+    module = sys.modules[f"agent_doc.cli.{module_name}"]
     if first in FAST_COMMANDS:
         from agent_doc.cli.fastargs import try_fast_parse
 
@@ -123,33 +128,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console_main() -> int:
-    """The ``agent-doc`` console script (and ``python -m agent_doc``): :func:`main`, then exit.
-
-    Python's own shutdown (tearing down the ~100 modules a command has imported) costs
-    ~3.5 ms, paid by every hotkey command after its work is done. So once the command has
-    returned, its output is flushed and nothing else could still need the interpreter, the
-    process ends with ``os._exit``. "Nothing else" means: no other thread runs and no
-    ``atexit`` callback is registered; otherwise (and when a flush fails, so that Python
-    reports it) the normal shutdown runs. Files we write are closed (and fsynced) by the
-    code that writes them, never left to the shutdown.
-    """
+    """The ``agent-doc`` console script (and ``python -m agent_doc``): :func:`main`, then exit
+    without Python's shutdown when nothing can need it (:func:`fastpath.fast_exit`)."""
     rc = main()
-    threading = sys.modules.get("threading")
-    if threading is not None and threading.active_count() > 1:
-        return rc
-    import atexit
+    from fastpath import fast_exit
 
-    if atexit._ncallbacks():  # private, but the only way to ask
-        return rc
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        return rc
-    os._exit(rc)
+    return fast_exit(rc)
 
 
-def run_command(fn, ns) -> int:  # type: ignore[no-untyped-def]
+def run_command(fn: Callable[[Any], int | None], ns: Any) -> int:
+    """Run a command's ``run(args)`` and map what it raises to a message and an exit code.
+
+    By type, never by name: :class:`AgentDocError` carries its own message, hint and exit
+    code; :class:`tmux_router.errors.TmuxRouterError` (registry, tmux, layout errors of the
+    library) a user-facing message (exit 1); lock and agent timeouts and OS errors exit 1.
+    """
     from agent_doc.errors import AgentDocError
 
     try:
@@ -179,8 +172,10 @@ def run_command(fn, ns) -> int:  # type: ignore[no-untyped-def]
         _print_error(os_cause(exc), getattr(exc, "hint", None) or os_hint(exc))
         return 1
     except Exception as exc:
-        # errors of the tmux_router library (registry, tmux) carry user-facing messages
-        if type(exc).__module__.startswith("tmux_router"):
-            _print_error(str(exc))
+        # imported here: a command that never failed need not load it
+        from tmux_router.errors import TmuxRouterError
+
+        if isinstance(exc, TmuxRouterError):
+            _print_error(str(exc), getattr(exc, "hint", None))
             return 1
         raise

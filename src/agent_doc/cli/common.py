@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
+TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
@@ -28,7 +28,7 @@ def say(message: str) -> None:
 
 
 def emit_json(data: Any) -> None:
-    import json  # deferred: `json` pulls in `re` (~8 ms), and only --json output needs it
+    import json  # deferred: `json` pulls in `re` (bench/IMPORTS.md); only --json needs it
 
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     sys.stdout.flush()

@@ -1,6 +1,6 @@
 """A tiny argument parser for the hotkey path, with argparse as the fallback.
 
-Why: ``argparse`` costs ~15 ms of start-up on this 2-core machine (it imports ``gettext``,
+Why: ``argparse`` costs start-up time (``bench/IMPORTS.md``; it imports ``gettext``,
 ``locale`` and — for its help formatter — ``shutil`` with ``bz2``/``lzma``), a quarter of what a
 hotkey command like ``route`` may spend in total. A command's ``configure(parser)`` is first run
 against :class:`RecordingParser`, which records the arguments; when the command line uses only
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-TYPE_CHECKING = False  # `import typing` costs ~3-7 ms of start-up
+TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
@@ -29,6 +29,7 @@ class Unsupported(Exception):
 
 class _Arg:
     __slots__ = ("choices", "default", "dest", "flags", "group", "kind", "optional", "type")
+    default: Any  # False/True, None, [] or what the parser declared
 
     def __init__(self, names: tuple[str, ...], kwargs: dict[str, Any], group: int = 0) -> None:
         allowed = {
