@@ -630,7 +630,8 @@ HOT_MAY_IMPORT = {
     "agent_doc", "agent_doc.cli", "agent_doc.cli.fastargs", "agent_doc.cli.common",
     "agent_doc.project", "agent_doc.document", "agent_doc.errors", "agent_doc.record",
     "agent_doc.routing", "tmux_router", "tmux_router.registry", "tmux_router.tmux",
-    "tmux_router.errors", "safefile", "safefile.atomic", "safefile.lock", "procrun", "fastpath",
+    "tmux_router.errors", "tmux_router.procs", "safefile", "safefile.atomic", "safefile.lock",
+    "safefile.state", "procrun", "fastpath",
 }
 OURS = ("agent_doc", "tmux_router", "safefile", "procrun", "fastpath")
 HOT_ARGS = {
