@@ -54,6 +54,8 @@ from stress.common import (
 )
 
 PART = "crash"
+#: the conversation id of the cleanup `write` (any UUID)
+CLEANUP_SESSION = "c1ea0000-0000-4000-8000-00000000c1ea"
 COMMANDS = ["run", "write", "recover", "patch", "claim", "reset", "init", "sync"]
 ANSWER = "crash answer: the agent's reply"
 NEW_SESSION = "5e55e55e-0000-4000-8000-00000000a2e1"  # claude ids are UUIDs
@@ -277,8 +279,9 @@ class Crash:
             names = sorted({_os.path.basename(p)[1:].split(".tmp-", 1)[0] for p in tmps})
             failed = []
             for name in names or [DOC]:
-                w = self.env.cli("write", "--session-id", "cleanup", name, input="cleanup\n",
-                                 cwd=t.root)
+                # `--session-id` must be a Claude conversation id (a UUID) since issue 12
+                w = self.env.cli("write", "--session-id", CLEANUP_SESSION, name,
+                                 input="cleanup\n", cwd=t.root)
                 if w.returncode != 0:
                     failed.append(f"(cleanup write of {name} failed: {w.describe()})")
             tmps = temp_files(t.root) + failed
