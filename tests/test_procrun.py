@@ -239,3 +239,34 @@ def test_cwd_runs_the_program_in_that_folder_with_the_same_errors(
     (here / "plain.txt").write_text("x")
     with pytest.raises(PermissionError):
         procrun.run(["./plain.txt"], cwd=str(there))
+
+
+def test_on_stdout_sees_each_chunk_as_it_is_written() -> None:
+    """The callback gets output while the program still runs (it sleeps 0.3 s after each line;
+    we record when each chunk arrived), and the chunks add up to the returned stdout."""
+    seen: list[tuple[float, bytes]] = []
+    code = ("import sys, time\n"
+            "for i in range(3):\n"
+            "    sys.stdout.write(f'line {i}\\n'); sys.stdout.flush(); time.sleep(0.3)\n")
+    start = time.monotonic()
+    done = procrun.run([sys.executable, "-c", code],
+                       on_stdout=lambda chunk: seen.append((time.monotonic() - start, chunk)))
+    total = time.monotonic() - start
+    assert done.returncode == 0
+    assert b"".join(c for _t, c in seen) == done.stdout == b"line 0\nline 1\nline 2\n"
+    # the first line was handed on long before the program ended (it sleeps 0.9 s in all)
+    assert seen[0][1].startswith(b"line 0")
+    assert seen[0][0] < total - 0.4
+
+
+def test_an_exception_in_on_stdout_stops_the_program_group() -> None:
+    code = "import sys, time\nprint('x', flush=True)\ntime.sleep(30)\n"
+
+    def boom(_chunk: bytes) -> None:
+        raise RuntimeError("stop")
+
+    start = time.monotonic()
+    with pytest.raises(RuntimeError):
+        procrun.run([sys.executable, "-c", code], new_session=True, on_stdout=boom,
+                    kill_grace=0.5)
+    assert time.monotonic() - start < 20

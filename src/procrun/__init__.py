@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import fastpath
 
@@ -116,8 +116,14 @@ def run(
     pipe_grace: float = 5.0,
     orphan_guard: bool | None = None,
     cwd: str | None = None,
+    on_stdout: Callable[[bytes], None] | None = None,
 ) -> Finished:
     """Run ``argv`` (looked up on PATH); ``stdin`` bytes are fed to it, ``None`` = /dev/null.
+
+    ``on_stdout``: called with each chunk of standard output as it is read, in order, from this
+    thread (so it must be quick: a streaming answer is handed on, not processed, here); the
+    whole output is still returned in :attr:`Finished.stdout`. An exception it raises stops the
+    program's group like any other (Ctrl-C included) and goes on.
 
     ``cwd``: the folder the program runs in (default: ours). ``posix_spawn`` cannot change
     folder, so the program is resolved here (missing: :class:`FileNotFoundError`, not
@@ -177,7 +183,7 @@ def run(
                 os.close(fd)
     try:
         done = _communicate(pid, argv[0], stdin, in_w, out_r, err_r, timeout, new_session,
-                            kill_grace, pipe_grace)
+                            kill_grace, pipe_grace, on_stdout)
     except BaseException as exc:
         if fastpath.TRACE:
             _trace(argv, started, f"{type(exc).__name__}: {exc}")
@@ -233,7 +239,8 @@ def _which(name: str, env: Mapping[str, str]) -> str:
 
 def _communicate(pid: int, name: str, data: bytes | None, in_w: int, out_r: int, err_r: int,
                  timeout: float | None, group: bool, kill_grace: float,
-                 pipe_grace: float) -> Finished:
+                 pipe_grace: float,
+                 on_stdout: Callable[[bytes], None] | None = None) -> Finished:
     import select
 
     poller = select.poll()
@@ -303,6 +310,8 @@ def _communicate(pid: int, name: str, data: bytes | None, in_w: int, out_r: int,
                     got = os.read(fd, _CHUNK)
                     if got:
                         chunks[fd].append(got)
+                        if on_stdout is not None and fd == out_r:
+                            on_stdout(got)
                     else:
                         poller.unregister(fd)
                         reading.discard(fd)
