@@ -1,6 +1,6 @@
 """``agent-doc claim FILE [--pane P | --position POS] [--window W]``: bind a document to a pane.
 
-Parses and prints only; the work is :func:`agent_doc.routing.claim_document`.
+Parses and prints only; the work is :func:`agent_doc.routing.claim.claim_document`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ to .agent-doc/claims.log for the Claude Code skill."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from agent_doc.routing import POSITIONS, add_socket_option
+    from agent_doc.cli.tmuxcli import add_socket_option
+    from agent_doc.routing.common import POSITIONS
 
     parser.add_argument("file", metavar="FILE", help="the session document")
     parser.add_argument("--pane", "-p", metavar="P", help="pane id to claim (e.g. %%3)")
@@ -31,7 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agent_doc.cli.common import emit_json
-    from agent_doc.routing import claim_document, open_tmux, tmux_errors
+    from agent_doc.cli.tmuxcli import tmux_errors
+    from agent_doc.routing.claim import claim_document
+    from agent_doc.routing.common import open_tmux
 
     with tmux_errors():
         result = claim_document(

@@ -1,6 +1,6 @@
 """``agent-doc focus FILE [--pane P]``: select the tmux pane of a document (writes nothing).
 
-Parses and prints only; the work is :func:`agent_doc.routing.focus_document`.
+Parses and prints only; the work is :func:`agent_doc.routing.focus.focus_document`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from agent_doc.routing import add_socket_option
+    from agent_doc.cli.tmuxcli import add_socket_option
 
     parser.add_argument("file", metavar="FILE", help="the session document")
     parser.add_argument("--pane", "-p", metavar="P", help="select this pane instead")
@@ -19,7 +19,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent_doc.routing import focus_document, open_tmux, tmux_errors
+    from agent_doc.cli.tmuxcli import tmux_errors
+    from agent_doc.routing.common import open_tmux
+    from agent_doc.routing.focus import focus_document
 
     with tmux_errors():
         focus_document(args.file, pane=args.pane, tmux=open_tmux(args.socket_name))

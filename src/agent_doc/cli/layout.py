@@ -1,6 +1,6 @@
 """``agent-doc layout FILE... [--split h|v] [--pane P] [--window W]``: arrange panes in a row.
 
-Parses and prints only; the work is :func:`agent_doc.routing.layout_documents`.
+Parses and prints only; the work is :func:`agent_doc.routing.layout.layout_documents`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ SPLITS = ("h", "horizontal", "v", "vertical")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from agent_doc.routing import add_socket_option
+    from agent_doc.cli.tmuxcli import add_socket_option
 
     parser.add_argument("files", metavar="FILE", nargs="+", help="session documents, in order")
     parser.add_argument(
@@ -26,7 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent_doc.routing import layout_documents, open_tmux, tmux_errors
+    from agent_doc.cli.tmuxcli import tmux_errors
+    from agent_doc.routing.common import open_tmux
+    from agent_doc.routing.layout import layout_documents
 
     with tmux_errors():
         layout_documents(

@@ -19,7 +19,7 @@ DESCRIPTION = """Detect Claude Code permission prompts in the documents' panes.
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from agent_doc.routing import add_socket_option
+    from agent_doc.cli.tmuxcli import add_socket_option
 
     parser.add_argument("file", metavar="FILE", nargs="?", help="the session document")
     parser.add_argument("--all", action="store_true", help="all registered panes of the project")
@@ -31,9 +31,10 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from agent_doc.cli.tmuxcli import tmux_errors
     from agent_doc.errors import AgentDocError
     from agent_doc.prompt import answer_document, prompt_all, prompt_for_document
-    from agent_doc.routing import open_tmux, tmux_errors
+    from agent_doc.routing.common import open_tmux
 
     tmux = open_tmux(args.socket_name)
     if args.all:

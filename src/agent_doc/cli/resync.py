@@ -1,6 +1,6 @@
 """``agent-doc resync [--json]``: remove registry entries whose pane is gone or was reused.
 
-Parses and prints only; the work is :func:`agent_doc.routing.resync`.
+Parses and prints only; the work is :func:`agent_doc.routing.resync.resync`.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from agent_doc.routing import add_socket_option
+    from agent_doc.cli.tmuxcli import add_socket_option
 
     parser.add_argument("--json", action="store_true", help="print removed/active as JSON")
     add_socket_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent_doc.cli.tmuxcli import tmux_errors
     from agent_doc.project import Project
-    from agent_doc.routing import open_tmux, resync, tmux_errors
+    from agent_doc.routing.common import open_tmux
+    from agent_doc.routing.resync import resync
 
     project = Project.for_cwd()
     with tmux_errors():

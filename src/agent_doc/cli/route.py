@@ -1,6 +1,6 @@
 """``agent-doc route FILE [--pane P]``: send ``/agent-doc FILE`` to the document's agent pane.
 
-Parses and prints only; the work is :func:`agent_doc.routing.route_document`.
+Parses and prints only; the work is :func:`agent_doc.routing.route.route_document`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ a new server) unless AGENT_DOC_NO_AUTOSTART is set. Run route again once Claude 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from agent_doc.routing import add_socket_option
+    from agent_doc.cli.tmuxcli import add_socket_option
 
     parser.add_argument("file", metavar="FILE", help="the session document")
     parser.add_argument(
@@ -30,7 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent_doc.routing import open_tmux, route_document, tmux_errors
+    from agent_doc.cli.tmuxcli import tmux_errors
+    from agent_doc.routing.common import open_tmux
+    from agent_doc.routing.route import route_document
 
     with tmux_errors():
         result = route_document(args.file, pane=args.pane, tmux=open_tmux(args.socket_name))

@@ -5,7 +5,7 @@ Root, the documents in the registry with their panes (alive or not, from one ``l
 pending responses, the watch daemon, the locks currently held with their holders, and whether
 the project is trusted to run what its own files name (``agent-doc trust``). The
 report is this command's output, so it goes to stdout (``--json``: one JSON object).
-Parses and prints only; the data comes from :func:`agent_doc.routing.project_status`.
+Parses and prints only; the data comes from :func:`agent_doc.routing.status.project_status`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from agent_doc.routing import add_socket_option
+    from agent_doc.cli.tmuxcli import add_socket_option
 
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_socket_option(parser)
@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from agent_doc.project import Project
-    from agent_doc.routing import open_tmux, project_status
+    from agent_doc.routing.common import open_tmux
+    from agent_doc.routing.status import project_status
 
     project = Project.for_cwd()
     st = project_status(project, open_tmux(args.socket_name))

@@ -1,6 +1,6 @@
 """``agent-doc sync --col A,B [--col C ...] [--window W] [--focus FILE]``: mirror editor columns.
 
-Parses and prints only; the work is :func:`agent_doc.routing.sync_documents`.
+Parses and prints only; the work is :func:`agent_doc.routing.sync.sync_documents`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ move to the `stash` window; unregistered panes (shells) are left alone."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from agent_doc.routing import add_socket_option
+    from agent_doc.cli.tmuxcli import add_socket_option
 
     parser.add_argument(
         "--col", action="append", default=[], metavar="A,B", help="one column of files"
@@ -27,8 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent_doc.cli.tmuxcli import tmux_errors
     from agent_doc.errors import AgentDocError
-    from agent_doc.routing import open_tmux, sync_documents, tmux_errors
+    from agent_doc.routing.common import open_tmux
+    from agent_doc.routing.sync import sync_documents
 
     if not args.col:
         raise AgentDocError(
