@@ -123,7 +123,7 @@ IMPORT_ROWS: list[tuple[str, str]] = [
     ("tmux_router.tmux", "ours"),
     ("agent_doc.cli", "the dispatcher (--version)"),
     ("agent_doc.document", "ours, on every hotkey command"),
-    ("agent_doc.routing", "route/claim/focus glue"),
+    ("agent_doc.routing.route", "route's engine (the package itself imports nothing)"),
     ("agent_doc.cycle", "run"),
 ]
 

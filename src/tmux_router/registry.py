@@ -34,7 +34,7 @@ from fastpath import json_quote
 from safefile import FileLock, atomic_write, read_bytes
 from tmux_router.errors import TmuxRouterError
 
-TYPE_CHECKING = False  # `import typing` costs ~3 ms of start-up on hot commands
+TYPE_CHECKING = False  # `typing` stays off the hot path (bench/IMPORTS.md)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from typing import Any, TypeVar
@@ -86,9 +86,9 @@ def dumps(entries: Entries) -> str:
 
     Entries of plain fields (strings, integers, booleans, null: every field we write) are
     rendered here with ``_json``'s C string encoder, the one ``json`` itself uses; anything
-    else goes to ``json.dumps``. ``import json`` pulls in ``re`` (~8 ms with ``enum`` and
-    ``json``), the largest part of a ``claim`` after the interpreter; property tests compare
-    the two outputs.
+    else goes to ``json.dumps``. ``import json`` pulls in ``re`` and ``enum``, the largest part
+    of a ``claim`` after the interpreter (bench/IMPORTS.md); property tests compare the two
+    outputs.
     """
     ordered = {k: _ordered(v) for k, v in entries.items()}
     try:
@@ -217,7 +217,7 @@ class Registry:
         self, path: str | os.PathLike[str], *, lock_timeout: float | None = None,
         state_root: str | os.PathLike[str] | None = None,
     ):
-        # plain str paths: pathlib costs ~4.5 ms of start-up on the hotkey path
+        # plain str paths: `pathlib` stays off the hot path (bench/IMPORTS.md)
         self.path = os.fspath(path)
         self.lock_path = self.path + ".lock"
         self.lock_timeout = lock_timeout

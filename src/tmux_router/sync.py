@@ -75,6 +75,8 @@ class Resolved:
 
 @dataclass(frozen=True)
 class SyncLogEntry:
+    """One line of the sync log: its phase, what happened, whether it went wrong."""
+
     phase: str
     message: str
     ok: bool = True
@@ -85,8 +87,10 @@ class SyncLogEntry:
         return f"[sync:{self.phase}]{tag} {self.message}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class SyncResult:
+    """What :func:`sync` did: where the panes ended up, its log, what it moved."""
+
     target_session: str
     target_window: str
     log: list[SyncLogEntry]

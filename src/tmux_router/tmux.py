@@ -140,8 +140,8 @@ class NoServer(TmuxError):
 class Pane:
     """One tmux pane, as ``list-panes`` reported it (immutable).
 
-    A plain ``__slots__`` class rather than a dataclass: importing ``dataclasses`` costs
-    start-up time (it pulls in ``inspect``), paid by every hotkey command.
+    A plain ``__slots__`` class rather than a dataclass: ``dataclasses`` stays off the hot path
+    (bench/IMPORTS.md), and ``tmux_router`` cannot use ``agent_doc.record``.
     """
 
     __slots__ = (

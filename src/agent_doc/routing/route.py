@@ -65,8 +65,8 @@ class RouteResult(FrozenRecord):
 def _control_char(text: str) -> str | None:
     """The first C0/C1 control character (or U+2028/U+2029) in ``text``, if any.
 
-    A loop, not a regular expression: this runs once per route, and importing/compiling
-    ``re`` patterns is the larger cost of a hot command's start-up.
+    A loop, not a regular expression: this runs once per route, and ``re`` stays off the hot
+    path (bench/IMPORTS.md).
     """
     for ch in text:
         o = ord(ch)
