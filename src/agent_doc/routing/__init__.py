@@ -61,7 +61,6 @@ if TYPE_CHECKING:  # pragma: no cover - the names, for type checkers
     from agent_doc.routing.common import _registry as _registry
     from agent_doc.routing.focus import focus_document
     from agent_doc.routing.layout import LayoutResult, layout_documents
-    from agent_doc.routing.resync import resync
     from agent_doc.routing.route import (
         DEFAULT_ENTER_DELAY,
         RouteResult,
@@ -96,7 +95,6 @@ __all__ = [
     "pick_by_position",
     "project_status",
     "prune_known",
-    "resync",
     "route_document",
     "short",
     "start_document",
@@ -104,7 +102,9 @@ __all__ = [
 ]
 
 #: name -> the module of this package that defines it (`_check_exists` and `_registry` for
-#: agent_doc.prompt, which reads the registry as the routing commands do)
+#: agent_doc.prompt, which reads the registry as the routing commands do). Not `resync`: once
+#: imported, the submodule `agent_doc.routing.resync` is that attribute of the package, so
+#: the function is imported from its module (`from agent_doc.routing.resync import resync`).
 _WHERE = {
     "AGENT_SESSION": "common",
     "NO_AUTOSTART_ENV": "common",
@@ -133,7 +133,6 @@ _WHERE = {
     "layout_documents": "layout",
     "SyncOutcome": "sync",
     "sync_documents": "sync",
-    "resync": "resync",
     "project_status": "status",
 }
 
