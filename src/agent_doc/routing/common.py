@@ -1,9 +1,9 @@
 """What every routing command shares: the tmux handle, the one liveness snapshot, the registry
 helpers (safe pruning; new entries keep unknown fields), the document checks, the agent command.
 
-On the hot path (``route``, ``claim``, ``focus``, ``prompt``): imports only ``os``, ``sys`` and
-``collections.abc`` at module level, everything else inside the functions (docs/ARCHITECTURE.md,
-"Start-up discipline").
+On the hot path (``route``, ``claim``, ``focus``, ``prompt``): at module level it imports
+``agent_doc.errors``, ``agent_doc.project``, ``os``, ``sys`` and ``collections.abc``, everything
+else inside the functions (docs/ARCHITECTURE.md, "Start-up discipline").
 """
 
 from __future__ import annotations
