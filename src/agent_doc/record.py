@@ -86,10 +86,10 @@ class _RecordType(type):
         return super().__new__(mcls, name, bases, ns, **kwargs)
 
 
-@dataclass_transform(eq_default=True)
-class Record(metaclass=_RecordType):
-    """A mutable record: fields from the annotations; equality and ``repr`` over them; not
-    hashable."""
+class _RecordBase(metaclass=_RecordType):
+    """What :class:`Record` and :class:`FrozenRecord` share (two siblings rather than one
+    deriving from the other: a type checker's dataclass model refuses a frozen class derived
+    from a mutable one)."""
 
     __slots__ = ()
     #: the field names in declaration order (derived, or set by hand with ``__slots__``)
@@ -132,18 +132,25 @@ class Record(metaclass=_RecordType):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        assert isinstance(other, Record)
+        assert isinstance(other, _RecordBase)
         return self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({inner})"
 
 
+@dataclass_transform(eq_default=True)
+class Record(_RecordBase):
+    """A mutable record: fields from the annotations; equality and ``repr`` over them; not
+    hashable."""
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
 @dataclass_transform(eq_default=True, frozen_default=True)
-class FrozenRecord(Record):
+class FrozenRecord(_RecordBase):
     """An immutable, hashable record (hashable when its field values are)."""
 
     __slots__ = ()
@@ -154,5 +161,5 @@ class FrozenRecord(Record):
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __hash__(self) -> int:  # type: ignore[override]
+    def __hash__(self) -> int:
         return hash(self._key())
