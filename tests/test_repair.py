@@ -427,3 +427,21 @@ def test_record_deltas_rebuild_every_version() -> None:
         if p and rng.random() < 0.3:
             p[-1] = p[-1].rstrip("\n")
         assert _undelta(w, _delta(w, p)) == "".join(p), (w, p)
+
+
+def test_a_record_written_before_the_head_line_still_repairs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A version-1 record (one JSON object: what agent-doc wrote before the head line) left
+    by an upgrade inside the window is read, repairs, and is rewritten in the new form."""
+    from agent_doc import repair
+
+    doc, project, sent = _written_back(tmp_path)
+    path = repair.record_path(project, doc)  # type: ignore[arg-type]
+    head, body = Path(path).read_text().split("\n", 1)
+    old = {**json.loads(body), **json.loads(head), "version": 1}
+    del old["base_shas"]
+    Path(path).write_text(json.dumps(old))
+    doc.write_text(sent + STALE_LINE + "\n")
+    assert repair.check(project, doc) is not None  # type: ignore[arg-type]
+    assert "The answer." in doc.read_text() and "unreadable" not in capsys.readouterr().err
+    assert json.loads(Path(path).read_text().split("\n", 1)[0])["version"] == repair.RECORD_VERSION

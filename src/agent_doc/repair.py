@@ -340,6 +340,8 @@ def record_writeback(
         carried = False
         if head is not None and time.time() <= head["time"] + REPAIR_WINDOW:
             old_shas = head.get("base_shas")
+            if not isinstance(old_shas, list):
+                old_shas = None  # no list of versions in the head: read the body
             mine = [_sha(b) for b in bases[:len(old_shas)]] if old_shas is not None else None
             if old_shas is None or old_shas != mine:
                 older = _load(path)
@@ -383,18 +385,22 @@ def _store(path: str, record: dict[str, Any]) -> None:
     """Write the record: its head line, then the rest.
 
     Atomic (a reader sees the old record or the new one, never a mix) but not durable: no
-    ``fsync`` of the file or of its folder. That is safe because the record is only a hint
-    for a repair that is itself only possible while the process tree that could make the
-    stale save is running: after a crash or power loss the record may be missing, old, or
-    (the rename survived, the data did not) empty or truncated. Missing or old: no repair, or
-    the repair of an older answer, which the check still guards with its conditions (the
-    snapshot holds that answer, the window, the merge); unreadable: :func:`_load` removes it
-    with a warning. Nothing the document or the snapshot hold depends on it."""
+    ``fsync`` of the file or of its folder, which only matters if the machine stops (power
+    loss, kernel crash); a killed agent-doc leaves the record in the page cache, where every
+    reader sees it. After the machine stops, the record may be missing, an older one, or
+    (the rename reached the disk, the data did not) empty or truncated. That loses nothing:
+    the record serves only for :data:`REPAIR_WINDOW` seconds after the write-back, and the
+    editor whose stale buffer it guards died with the machine; a reboot and an editor that
+    saves again take longer than the window, and a save later than the window is never
+    repaired. An older record is still guarded by every condition of the check (the snapshot
+    holds its answer, the window, the merge); an unreadable one is removed by :func:`_load`
+    with a warning. Nothing the document, the snapshot or the journal hold depends on it."""
     import json
 
     from safefile import atomic_write
 
     head = {k: record[k] for k in _HEAD_KEYS if k in record}
+    head["version"] = RECORD_VERSION  # also when rewriting a version-1 record
     body = {k: v for k, v in record.items() if k not in head}
     # json.dumps never writes a raw newline (it escapes them in strings): one line each
     data = json.dumps(head) + "\n" + json.dumps(body, ensure_ascii=False)
@@ -413,13 +419,17 @@ def _load(path: str, *, head_only: bool = False) -> dict[str, Any] | None:
         raw = read_bytes(path, state_root=_state_root(path))
     except FileNotFoundError:
         return None
-    first, _nl, rest = raw.partition(b"\n")
+    first, nl, rest = raw.partition(b"\n")
     try:
         rec = json.loads(first.decode("utf-8"))
-        if not isinstance(rec, dict) or rec.get("version") != RECORD_VERSION:
+        # version 1 (before the head line): one JSON object, everything in it
+        whole = isinstance(rec, dict) and rec.get("version") == 1 and not nl
+        if not isinstance(rec, dict) or (rec.get("version") != RECORD_VERSION and not whole):
             raise ValueError("unknown format")
         checks: tuple[tuple[str, Any], ...] = (("time", (int, float)), ("written_sha", str))
-        if not head_only:
+        if whole:
+            checks += (("answer", str), ("written", str), ("bases", list), ("repaired", list))
+        elif not head_only:
             body = json.loads(rest.decode("utf-8"))
             if not isinstance(body, dict):
                 raise ValueError("unknown format")
