@@ -105,7 +105,20 @@ def sha_hex(data: str | bytes) -> str:
 def _sha(data: str | bytes) -> str:
     from fastpath import sha256
 
-    return sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    for known, hexdigest in _SHAS:  # a write-back hashes the same text up to three times
+        if known == raw:  # the whole content compared: never stale
+            return hexdigest
+    hexdigest = sha256(raw).hexdigest()
+    if len(raw) <= MAX_BYTES:
+        _SHAS.insert(0, (raw, hexdigest))
+        del _SHAS[2:]
+    return hexdigest
+
+
+#: the last two texts ``_sha`` hashed, with their digests (the document the check read is
+#: the version the write-back then reads and records)
+_SHAS: list[tuple[bytes, str]] = []
 
 
 def tracing() -> bool:
@@ -179,13 +192,13 @@ def _quick_runs(w: list[str], p: list[str]) -> list[tuple[int, int, int]] | None
     short edits, as a write-back's W and P do (the answer appended, a frontmatter field set);
     None otherwise. Each run is a true match and they increase in both indexes, which is all
     :func:`_delta` needs for ``_undelta`` to rebuild ``p`` exactly; they need not be minimal."""
+    from agent_doc.diff import _common_prefix  # slice comparisons: C speed
+
     runs: list[tuple[int, int, int]] = []
     i = j = 0
     lw, lp = len(w), len(p)
     for _edit in range(_QUICK_EDITS + 1):
-        n = 0
-        while i + n < lw and j + n < lp and w[i + n] == p[j + n]:
-            n += 1
+        n = _common_prefix(w, i, lw, p, j, lp)
         if n:
             runs.append((i, j, n))
             i, j = i + n, j + n
