@@ -371,8 +371,8 @@ def _written_back(tmp_path: Path) -> tuple[Path, object, str]:
 def test_check_of_an_unchanged_or_undone_document_reads_only_the_record_head(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The common checks (the document is what the write-back wrote, or exactly the one
-    version it replaced: an undo) decide from the record's head line: neither the snapshot
+    """The common checks (the document is what the write-back wrote, holds the answer and
+    more, or is exactly the one version it replaced: an undo) decide from the record's head: neither the snapshot
     nor the record's body is read, and nothing is repaired."""
     from agent_doc import repair
     from agent_doc.snapshot import SnapshotStore
@@ -390,6 +390,8 @@ def test_check_of_an_unchanged_or_undone_document_reads_only_the_record_head(
 
     monkeypatch.setattr(SnapshotStore, "load", no_snapshot)
     monkeypatch.setattr(repair, "_load", head_only)
+    assert repair.check(project, doc) is None  # type: ignore[arg-type]
+    doc.write_text(answered + "typed after the answer\n")  # the usual next state
     assert repair.check(project, doc) is None  # type: ignore[arg-type]
     doc.write_text(sent)  # the user undid the answer: S == P is never repaired
     assert repair.check(project, doc) is None  # type: ignore[arg-type]

@@ -13,8 +13,9 @@ never looks in ``repair/``): the text it wrote (W), the versions without the ans
 over (P: the text it read, and any save it displaced and merged during the write-back; stored
 as small line deltas from W, oldest first; the previous record's P are carried over while its
 window lasts, so a save older than two answers gets both back), the answer and the time. The
-file is two JSON lines: a small head (version, time, the sha256 of W and of each P) that the
-common checks read alone, then the body. It is written without ``fsync`` (see :func:`_store`).
+file is two JSON lines: a small head (version, time, the sha256 of W and of each P, the
+answer) that the common checks read alone, then the body (W and the P deltas). It is written
+without ``fsync`` (see :func:`_store`).
 
 **The test.** A later version S of the document is a *stale save* when, for one of the
 recorded P (the oldest that qualifies):
@@ -74,7 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RECORD_VERSION = 2
 #: the record's first line (read alone by the common checks); the rest is the second line
-_HEAD_KEYS = ("version", "time", "written_sha", "base_shas")
+_HEAD_KEYS = ("version", "time", "written_sha", "base_shas", "answer")
 #: a stale save made (mtime) later than this after the write-back is not repaired (s)
 REPAIR_WINDOW = 60.0
 #: documents larger than this (characters) get no record
@@ -423,7 +424,7 @@ def _store(path: str, record: dict[str, Any]) -> None:
 
 def _load(path: str, *, head_only: bool = False) -> dict[str, Any] | None:
     """The record at ``path`` (None: there is none, or it was unreadable and is removed now).
-    ``head_only``: only its first line (version, time, ``written_sha``, ``base_shas``)."""
+    ``head_only``: only its first line (``_HEAD_KEYS``)."""
     import json
 
     from safefile import read_bytes
@@ -439,15 +440,16 @@ def _load(path: str, *, head_only: bool = False) -> dict[str, Any] | None:
         whole = isinstance(rec, dict) and rec.get("version") == 1 and not nl
         if not isinstance(rec, dict) or (rec.get("version") != RECORD_VERSION and not whole):
             raise ValueError("unknown format")
-        checks: tuple[tuple[str, Any], ...] = (("time", (int, float)), ("written_sha", str))
+        checks: tuple[tuple[str, Any], ...] = (
+            ("time", (int, float)), ("written_sha", str), ("answer", str))
         if whole:
-            checks += (("answer", str), ("written", str), ("bases", list), ("repaired", list))
+            checks += (("written", str), ("bases", list), ("repaired", list))
         elif not head_only:
             body = json.loads(rest.decode("utf-8"))
             if not isinstance(body, dict):
                 raise ValueError("unknown format")
             rec = {**body, **rec}
-            checks += (("answer", str), ("written", str), ("bases", list), ("repaired", list))
+            checks += (("written", str), ("bases", list), ("repaired", list))
         for key, kind in checks:
             if not isinstance(rec.get(key), kind):
                 raise ValueError(f"'{key}' is missing")
@@ -463,8 +465,9 @@ def _load(path: str, *, head_only: bool = False) -> dict[str, Any] | None:
 
 def check(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any] | None:
     """Repair ``doc`` if a stale save removed the last answer; returns what was done (None:
-    nothing). Cheap when there is no record (one ``stat``), and when the document is still
-    what the write-back wrote (the record's head line and one read of the document). Takes
+    nothing). Cheap when there is no record (one ``stat``), and when the document is what the
+    write-back wrote, the one version it replaced, or holds the answer (the record's head
+    line and one read of the document). Takes
     the document lock (callers may already hold it: it is re-entrant)."""
     path = record_path(project, doc)
     if not os.path.exists(path):
@@ -497,6 +500,18 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
                   why=["the document is what the write-back wrote"
                        if read_sha == head["written_sha"] else
                        "base 0: the document is exactly that version"])
+        if time.time() > deadline:
+            _remove(path)
+        return None
+    try:
+        current: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        current = None
+    if current is not None and _has(current, head["answer"]):
+        # the usual case: the user typed on after the answer (condition 2 cannot hold)
+        if tracing():
+            trace("repair-check", doc, read=read_sha, answer_time=head.get("time"),
+                  why=["the answer is in the document"])
         if time.time() > deadline:
             _remove(path)
         return None
