@@ -372,8 +372,8 @@ def test_check_of_an_unchanged_or_undone_document_reads_only_the_record_head(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The common checks (the document is what the write-back wrote, holds the answer and
-    more, or is exactly the one version it replaced: an undo) decide from the record's head: neither the snapshot
-    nor the record's body is read, and nothing is repaired."""
+    more, or is exactly the one version it replaced: an undo) decide from the record's head:
+    neither the snapshot nor the record's body is read, and nothing is repaired."""
     from agent_doc import repair
     from agent_doc.snapshot import SnapshotStore
 
