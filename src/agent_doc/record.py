@@ -27,7 +27,8 @@ Why not ``@dataclass`` or ``typing.NamedTuple`` here: importing ``dataclasses`` 
 (``bench/IMPORTS.md``), and each dataclass definition costs more (it compiles code). This
 module imports nothing; a class costs one metaclass call, no ``exec``. Type checkers see the
 generated ``__init__`` through ``typing.dataclass_transform`` (imported only for them).
-CPython 3.11–3.13: the fields are read from the class body's ``__annotations__``.
+The fields are read from the class body's ``__annotations__`` (CPython 3.11–3.13, tested;
+on 3.14 a module without ``from __future__ import annotations`` has them evaluated).
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ class _RecordType(type):
             inherited += tuple(f for f in getattr(base, "_fields", ()) if f not in inherited)
             defaults.update(getattr(base, "_defaults", {}))
         own: list[str] = []
-        for field, annotation in ns.get("__annotations__", {}).items():
+        annotations = ns.get("__annotations__")
+        if annotations is None and callable(ns.get("__annotate__")):
+            annotations = ns["__annotate__"](1)  # 3.14+ without the __future__ import (VALUE)
+        for field, annotation in (annotations or {}).items():
             if _is_classvar(annotation) or field in inherited:
                 continue
             own.append(field)
