@@ -348,3 +348,102 @@ def test_a_stale_save_during_the_write_back_loop_keeps_the_answer(
     assert text.count("e1\n") == 1 and text.count("e2\n") == 1, text
     assert text.index("the answer") < text.index("e1\n") < text.index("e2\n"), text
     assert result.conflicts == 0 and "<<<<<<<" not in text
+
+
+# -- what the checks read (issue 13: the repair's share of a write-back) ----------------------
+
+
+def _written_back(tmp_path: Path) -> tuple[Path, object, str]:
+    """A document the write-back has just answered (in process), and its project."""
+    from agent_doc import cycle
+    from agent_doc.project import Project
+
+    (tmp_path / ".agent-doc").mkdir()
+    doc = tmp_path / "doc.md"
+    sent = DOC + "A question?\n"
+    doc.write_text(sent)
+    project = Project.for_document(doc)
+    cycle.apply_response(doc, project, sent=sent, response="The answer.", session_id=None)
+    assert "The answer." in doc.read_text()
+    return doc, project, sent
+
+
+def test_check_of_an_unchanged_or_undone_document_reads_only_the_record_head(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The common checks (the document is what the write-back wrote, holds the answer and
+    more, or is exactly the one version it replaced: an undo) decide from the record's head:
+    neither the snapshot nor the record's body is read, and nothing is repaired."""
+    from agent_doc import repair
+    from agent_doc.snapshot import SnapshotStore
+
+    doc, project, sent = _written_back(tmp_path)
+    answered = doc.read_text()
+    real_load = repair._load
+
+    def head_only(path: str, *, head_only: bool = False) -> object:
+        assert head_only, "the record's body was parsed"
+        return real_load(path, head_only=True)
+
+    def no_snapshot(*_a: object) -> None:
+        raise AssertionError("the snapshot was loaded")
+
+    monkeypatch.setattr(SnapshotStore, "load", no_snapshot)
+    monkeypatch.setattr(repair, "_load", head_only)
+    assert repair.check(project, doc) is None  # type: ignore[arg-type]
+    doc.write_text(answered + "typed after the answer\n")  # the usual next state
+    assert repair.check(project, doc) is None  # type: ignore[arg-type]
+    doc.write_text(sent)  # the user undid the answer: S == P is never repaired
+    assert repair.check(project, doc) is None  # type: ignore[arg-type]
+    assert doc.read_text() == sent
+    monkeypatch.undo()
+    # the record still works for a real stale save
+    doc.write_text(sent + STALE_LINE + "\n")
+    os.utime(doc)
+    assert repair.check(project, doc) is not None  # type: ignore[arg-type]
+    text = doc.read_text()
+    assert "The answer." in text and STALE_LINE in text and answered != text
+    assert "restored the answer" in capsys.readouterr().err
+
+
+def test_record_deltas_rebuild_every_version() -> None:
+    """The record keeps each pre-answer version as line hunks against the written text (a
+    greedy walk for a few edits, the full alignment otherwise): every version comes back
+    byte for byte."""
+    import random
+
+    from agent_doc.repair import _delta, _undelta
+
+    rng = random.Random(13)
+    for _ in range(2000):
+        lines = ["a\n", "b\n", "\n", "## User\n", "x\r\n"]
+        w = [rng.choice(lines) for _ in range(rng.randint(0, 40))]
+        p = list(w)
+        for _edit in range(rng.randint(0, 12)):
+            k = rng.randint(0, len(p))
+            op = rng.randint(0, 2)
+            if op == 0:
+                p.insert(k, rng.choice(["a\n", "new\n", "\n"]))
+            elif p:
+                p[min(k, len(p) - 1):min(k, len(p) - 1) + 1] = [] if op == 1 else ["c\n"]
+        if p and rng.random() < 0.3:
+            p[-1] = p[-1].rstrip("\n")
+        assert _undelta(w, _delta(w, p)) == "".join(p), (w, p)
+
+
+def test_a_record_written_before_the_head_line_still_repairs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A version-1 record (one JSON object: what agent-doc wrote before the head line) left
+    by an upgrade inside the window is read, repairs, and is rewritten in the new form."""
+    from agent_doc import repair
+
+    doc, project, sent = _written_back(tmp_path)
+    path = repair.record_path(project, doc)  # type: ignore[arg-type]
+    head, body = Path(path).read_text().split("\n", 1)
+    old = {**json.loads(body), **json.loads(head), "version": 1}
+    del old["base_shas"]
+    Path(path).write_text(json.dumps(old))
+    doc.write_text(sent + STALE_LINE + "\n")
+    assert repair.check(project, doc) is not None  # type: ignore[arg-type]
+    assert "The answer." in doc.read_text() and "unreadable" not in capsys.readouterr().err
+    assert json.loads(Path(path).read_text().split("\n", 1)[0])["version"] == repair.RECORD_VERSION

@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import os
 import re
+from types import MappingProxyType
 
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord, Record
 
-TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
+TYPE_CHECKING = False  # `typing` is start-up cost: bench/IMPORTS.md
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from agent_doc.trust import Blocked
@@ -58,56 +60,26 @@ PROTOCOLS = ("claude", "text", "openai")
 #: keys of an agent table that we read; anything else goes to ``extra``
 _STR_KEYS = ("command", "base_url", "model", "api_key_env")
 _IGNORED_KEYS = ("result_path", "session_path")
+#: the ``extra`` of a table built in code (a default is shared: read-only)
+_NO_EXTRA: Mapping[str, object] = MappingProxyType({})
 
 
 class AgentConfig(FrozenRecord):
     """One ``[agents.NAME]`` table after the merge of the global and the project file."""
 
-    __slots__ = _fields = (
-        "name", "command", "args", "protocol", "base_url", "model", "api_key_env", "timeout",
-        "extra", "source", "blocked",
-    )
     name: str
-    command: str | None
-    args: list[str] | None
-    protocol: str
-    base_url: str | None
-    model: str | None
-    api_key_env: str | None
-    timeout: float | None
-    extra: dict[str, object]
+    command: str | None = None
+    args: list[str] | None = None
+    protocol: str = "claude"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    timeout: float | None = None
+    extra: Mapping[str, object] = _NO_EXTRA
     #: the last file that set a key of this table (for messages); None when built in code
-    source: str | None
+    source: str | None = None
     #: settings of an untrusted project file that were not applied (SPEC A12, trust.py)
-    blocked: tuple[Blocked, ...]
-
-    def __init__(
-        self,
-        name: str,
-        command: str | None = None,
-        args: list[str] | None = None,
-        protocol: str = "claude",
-        base_url: str | None = None,
-        model: str | None = None,
-        api_key_env: str | None = None,
-        timeout: float | None = None,
-        extra: dict[str, object] | None = None,
-        source: str | None = None,
-        blocked: tuple[Blocked, ...] = (),
-    ) -> None:
-        self._assign(
-            name,
-            command,
-            args,
-            protocol,
-            base_url,
-            model,
-            api_key_env,
-            timeout,
-            {} if extra is None else extra,
-            source,
-            blocked,
-        )
+    blocked: tuple[Blocked, ...] = ()
 
     def require_trusted(self, keys: tuple[str, ...] | None = None) -> None:
         """Raise :class:`~agent_doc.trust.UntrustedError` if the project set one of ``keys``
@@ -122,22 +94,12 @@ class AgentConfig(FrozenRecord):
 class Config(FrozenRecord):
     """The merged configuration."""
 
-    __slots__ = _fields = ("default_agent", "agents", "sources", "searched")
     default_agent: str | None
     agents: dict[str, AgentConfig]
     #: files that existed and were read, global first
     sources: list[str]
     #: every file that was looked for (global, then project), existing or not: for hints
-    searched: list[str]
-
-    def __init__(
-        self,
-        default_agent: str | None,
-        agents: dict[str, AgentConfig],
-        sources: list[str],
-        searched: list[str] | None = None,
-    ) -> None:
-        self._assign(default_agent, agents, sources, [] if searched is None else searched)
+    searched: Sequence[str] = ()
 
     def where_to_configure(self) -> str:
         """A human hint naming the config files, e.g. for "add [agents.NAME] in ..."."""
@@ -236,17 +198,12 @@ class TrustReport(Record):
     were read (what ``trust`` records).
     """
 
-    __slots__ = _fields = ("root", "state", "trusted_at", "files", "settings", "digests")
     root: str
     state: str
     trusted_at: str | None
     files: dict[str, str]
     settings: list[dict[str, Any]]
     digests: dict[str, str | None]
-
-    def __init__(self, root: str, state: str, trusted_at: str | None, files: dict[str, str],
-                 settings: list[dict[str, Any]], digests: dict[str, str | None]) -> None:
-        self._assign(root, state, trusted_at, files, settings, digests)
 
     @property
     def needed(self) -> bool:
@@ -368,7 +325,7 @@ def read_toml(
             f"{path}:{line}: {what} is not valid UTF-8 (byte {exc.start})",
             hint="save the file as UTF-8",
         ) from None
-    import tomllib  # deferred: ~8 ms, only when the file exists
+    import tomllib  # deferred, only when the file exists (its cost: bench/IMPORTS.md)
 
     try:
         return tomllib.loads(text), raw
@@ -506,8 +463,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {}
 
 
 def _rx(name: str) -> re.Pattern[str]:
-    """Compiled on first use: only error messages need them (each compile costs ~0.4 ms of
-    every `run`'s start-up)."""
+    """Compiled on first use: only error messages need them (a compile at import would be
+    start-up cost of every `run`; bench/IMPORTS.md)."""
     pat = _PATTERNS.get(name)
     if pat is None:
         pat = _PATTERNS[name] = re.compile(_PATTERN_TEXT[name])

@@ -145,7 +145,8 @@ def _unique_anchors(a: list[int], b: list[int]) -> tuple[list[int], list[int]] |
     (the longest such chain if some moved), or None if there is none.
 
     Works on interned sequences (:func:`_intern`). Everything here runs in C loops (map,
-    compress, Counter): a Python loop over 100k lines costs ~10 ms per pass on our machine.
+    compress, Counter): a Python loop over 100k lines is several times slower per pass
+    (bench/bench_diff.py measures it).
     """
     na, nb = len(a), len(b)
     # An id is the last position of its item in b, so the ids found at any other position

@@ -130,7 +130,8 @@ def _is_uuid(value: str) -> bool:
 def _yamlish(value: str) -> bool:
     """Whether a plain scalar would read as something else than a string.
 
-    The pattern costs ~1 ms to compile: it is compiled on first use, and only for values that
+    The pattern is start-up cost (``re``: bench/IMPORTS.md; its compile too): it is compiled
+    on first use, and only for values that
     start like a number (the word forms are a set lookup), so a typical session id or agent
     name never needs it."""
     if not value:

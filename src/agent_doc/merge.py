@@ -24,8 +24,8 @@ unchanged lines are taken byte-for-byte from ``theirs`` (the file on disk). A li
 terminator that ends up followed by more text gets the document's newline.
 
 Why ``merge3`` and a small region walk of our own: ``merge3`` (pure Python, import cost in
-``bench/IMPORTS.md``, 8–18
-ms on a 5,000-line document, same output as ``git merge-file``; ``../shared/LIBRARIES.md``)
+``bench/IMPORTS.md``, its merge time in ``bench/bench_cycle.py``'s "merge 5k lines", same
+output as ``git merge-file``; ``../shared/LIBRARIES.md``)
 finds the sync regions; we walk them ourselves (about 30 lines) because its
 ``merge_regions()`` reports unchanged regions by ``base`` index only, and we need the ``theirs``
 bytes and our own conflict policy. This is the only module that imports ``merge3``. The
@@ -54,12 +54,8 @@ MARK_END = f">>>>>>> {LABEL_THEIRS}"
 class MergeResult(FrozenRecord):
     """The merged text and how many conflict blocks it holds (immutable)."""
 
-    __slots__ = _fields = ("text", "conflicts")
     text: str
     conflicts: int
-
-    def __init__(self, text: str, conflicts: int) -> None:
-        self._assign(text, conflicts)
 
 
 def split_lines(text: str) -> list[str]:

@@ -50,8 +50,20 @@ def doc_hash(doc: str | os.PathLike[str]) -> str:
     The path is encoded as UTF-8; bytes that are not valid UTF-8 become U+FFFD first, as the
     reference's ``to_string_lossy()`` does, so both tools agree on every path.
     """
-    lossy = os.fsencode(doc_realpath(doc)).decode("utf-8", "replace")
-    return _sha256(lossy.encode("utf-8")).hexdigest()
+    real = doc_realpath(doc)
+    known = _HASHES.get(real)
+    if known is None:
+        lossy = os.fsencode(real).decode("utf-8", "replace")
+        known = _sha256(lossy.encode("utf-8")).hexdigest()
+        if len(_HASHES) >= 256:  # a long-lived process (watch) sees few documents; bound it
+            _HASHES.clear()
+        _HASHES[real] = known
+    return known
+
+
+#: ``doc_hash`` memo, keyed by the real path (a pure function of it: never stale). The path is
+#: still resolved on every call, so a renamed document or a re-pointed link gets its own hash.
+_HASHES: dict[str, str] = {}
 
 
 def find_root(start: str | os.PathLike[str]) -> str:

@@ -23,9 +23,10 @@ target option and confirms that the *same* prompt (same question, same options) 
 right before sending Enter; otherwise it refuses and presses nothing.
 
 Hand-written ANSI stripping (two small regular expressions) instead of a library: the
-candidates (``strip-ansi``, ``rich``'s ``Text.from_ansi``) cost 1–50 ms of import for a hot
-command the plugin runs every 1.5 s, and the reference's rule is three lines. For the same
-reason the records below are not ``@dataclass`` (see :mod:`agent_doc.record`).
+candidates (``strip-ansi``, ``rich``'s ``Text.from_ansi``) are heavy imports (bench/IMPORTS.md
+says what start-up costs) for a hot command the plugin runs every 1.5 s, and the reference's
+rule is three lines. For the same reason the records below are not ``@dataclass`` (see
+:mod:`agent_doc.record`).
 """
 
 from __future__ import annotations
@@ -79,12 +80,8 @@ def clean_line(line: str) -> str:
 class Option(FrozenRecord):
     """One numbered option of a prompt (immutable, hashable)."""
 
-    __slots__ = _fields = ("index", "label")
     index: int
     label: str
-
-    def __init__(self, index: int, label: str) -> None:
-        self._assign(index, label)
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "label": self.label}

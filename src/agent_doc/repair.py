@@ -12,7 +12,10 @@ only (a save landing between agent-doc's read and its write).
 never looks in ``repair/``): the text it wrote (W), the versions without the answer it wrote
 over (P: the text it read, and any save it displaced and merged during the write-back; stored
 as small line deltas from W, oldest first; the previous record's P are carried over while its
-window lasts, so a save older than two answers gets both back), the answer and the time.
+window lasts, so a save older than two answers gets both back), the answer and the time. The
+file is two JSON lines: a small head (version, time, the sha256 of W and of each P, the
+answer) that the common checks read alone, then the body (W and the P deltas). It is written
+without ``fsync`` (see :func:`_store`).
 
 **The test.** A later version S of the document is a *stale save* when, for one of the
 recorded P (the oldest that qualifies):
@@ -70,7 +73,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+#: the record's first line (read alone by the common checks); the rest is the second line
+_HEAD_KEYS = ("version", "time", "written_sha", "base_shas", "answer")
 #: a stale save made (mtime) later than this after the write-back is not repaired (s)
 REPAIR_WINDOW = 60.0
 #: documents larger than this (characters) get no record
@@ -101,7 +106,20 @@ def sha_hex(data: str | bytes) -> str:
 def _sha(data: str | bytes) -> str:
     from fastpath import sha256
 
-    return sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    for known, hexdigest in _SHAS:  # a write-back hashes the same text up to three times
+        if known == raw:  # the whole content compared: never stale
+            return hexdigest
+    hexdigest = sha256(raw).hexdigest()
+    if len(raw) <= MAX_BYTES:
+        _SHAS.insert(0, (raw, hexdigest))
+        del _SHAS[2:]
+    return hexdigest
+
+
+#: the last two texts ``_sha`` hashed, with their digests (the document the check read is
+#: the version the write-back then reads and records)
+_SHAS: list[tuple[bytes, str]] = []
 
 
 def tracing() -> bool:
@@ -159,16 +177,59 @@ def _added(base: str, other: str) -> set[str]:
 
 def _has(text: str, answer: str) -> bool:
     """Whether the answer (LF lines) is in ``text`` as a whole."""
-    return bool(answer) and answer in text.replace("\r\n", "\n")
+    if not answer:
+        return False
+    return answer in (text.replace("\r\n", "\n") if "\r" in text else text)
+
+
+#: :func:`_quick_runs` gives up after this many edits (then the full alignment runs)
+_QUICK_EDITS = 8
+#: ... or when re-synchronising after an edit needs to skip more lines than this
+_QUICK_SKIP = 3
+
+
+def _quick_runs(w: list[str], p: list[str]) -> list[tuple[int, int, int]] | None:
+    """Matching runs of ``w`` and ``p`` found by a greedy walk, when the two differ by a few
+    short edits, as a write-back's W and P do (the answer appended, a frontmatter field set);
+    None otherwise. Each run is a true match and they increase in both indexes, which is all
+    :func:`_delta` needs for ``_undelta`` to rebuild ``p`` exactly; they need not be minimal."""
+    from agent_doc.diff import _common_prefix  # slice comparisons: C speed
+
+    runs: list[tuple[int, int, int]] = []
+    i = j = 0
+    lw, lp = len(w), len(p)
+    for _edit in range(_QUICK_EDITS + 1):
+        n = _common_prefix(w, i, lw, p, j, lp)
+        if n:
+            runs.append((i, j, n))
+            i, j = i + n, j + n
+        if i == lw or j == lp:
+            return runs
+        for d in range(1, 2 * _QUICK_SKIP + 1):  # the smallest skip whose next two lines match
+            for dw in range(max(0, d - _QUICK_SKIP), min(d, _QUICK_SKIP) + 1):
+                a, b = i + dw, j + d - dw
+                if a < lw and b < lp and w[a] == p[b] and (
+                        a + 1 == lw or b + 1 == lp or w[a + 1] == p[b + 1]):
+                    i, j = a, b
+                    break
+            else:
+                continue
+            break
+        else:
+            return None
+    return None
 
 
 def _delta(w: list[str], p: list[str]) -> list[list[Any]]:
     """``p`` as hunks ``[w_lo, w_hi, text]`` replacing lines of ``w`` (exact bytes)."""
-    from agent_doc.diff import matching_runs
-
     hunks: list[list[Any]] = []
     i = j = 0
-    for a, b, n in [*matching_runs(w, p), (len(w), len(p), 0)]:
+    runs = _quick_runs(w, p)
+    if runs is None:
+        from agent_doc.diff import matching_runs
+
+        runs = matching_runs(w, p)
+    for a, b, n in [*runs, (len(w), len(p), 0)]:
         if a > i or b > j:
             hunks.append([i, a, "".join(p[j:b])])
         i, j = a + n, b + n
@@ -274,25 +335,42 @@ def record_writeback(
         if len(written) > MAX_BYTES or not _has(written, response):
             _remove(path)
             return
-        w_lines = _split(written)
+        # the versions to keep, oldest first, each once, none holding the answer already
+        kept_bases: list[str] = []
+        kept_shas: list[str] = []
+
+        def keep(texts: list[str]) -> None:
+            for base in texts:
+                sha = _sha(base)
+                if sha not in kept_shas and not _has(base, response):
+                    kept_bases.append(base)
+                    kept_shas.append(sha)
+
         # a stale save may predate the previous answer too: keep that record's versions
-        # (older first) while its window lasts, so both answers come back
-        older = _load(path) if os.path.exists(path) else None
-        if older is not None and time.time() <= older["time"] + REPAIR_WINDOW:
-            old_w = _split(older["written"])
-            bases = [_undelta(old_w, h) for h in older["bases"]] + list(bases)
-        kept: list[list[list[Any]]] = []
-        seen: set[str] = set()
-        for base in bases:
-            if base in seen:
-                continue
-            seen.add(base)
-            if _has(base, response):
-                continue  # that version already held the answer
-            kept.append(_delta(w_lines, _split(base)))
-        kept = kept[-MAX_BASES:]  # the oldest first; the most recent ones kept
-        trace("record", doc, written=_sha(written), versions=len(seen), kept=len(kept),
-              carried=older is not None)
+        # (older first) while its window lasts, so both answers come back. Its head says
+        # when it was made and which versions it holds: the body is parsed only when they
+        # are not already the first of ours (then carrying them changes nothing)
+        head = _load(path, head_only=True) if os.path.exists(path) else None
+        carried = False
+        if head is not None and time.time() <= head["time"] + REPAIR_WINDOW:
+            old_shas = head.get("base_shas")
+            if not isinstance(old_shas, list):
+                old_shas = None  # no list of versions in the head: read the body
+            mine = [_sha(b) for b in bases[:len(old_shas)]] if old_shas is not None else None
+            if old_shas is None or old_shas != mine:
+                older = _load(path)
+                if older is not None:
+                    old_w = _split(older["written"])
+                    keep([_undelta(old_w, h) for h in older["bases"]])
+                    carried = True
+        keep(bases)
+        w_lines = _split(written)
+        kept = [_delta(w_lines, _split(base)) for base in kept_bases[-MAX_BASES:]]
+        kept_shas = kept_shas[-MAX_BASES:]
+        written_sha = _sha(written)
+        if tracing():
+            trace("record", doc, written=written_sha, versions=len(bases), kept=len(kept),
+                  carried=carried)
         if not kept:
             _remove(path)
             return
@@ -305,7 +383,8 @@ def record_writeback(
             "time_text": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)),
             "pid": os.getpid(),
             "answer": response,
-            "written_sha": _sha(written),
+            "written_sha": written_sha,
+            "base_shas": kept_shas,
             "written": written,
             "bases": kept,
             "repaired": [],
@@ -317,16 +396,35 @@ def record_writeback(
 
 
 def _store(path: str, record: dict[str, Any]) -> None:
+    """Write the record: its head line, then the rest.
+
+    Atomic (a reader sees the old record or the new one, never a mix) but not durable: no
+    ``fsync`` of the file or of its folder, which only matters if the machine stops (power
+    loss, kernel crash); a killed agent-doc leaves the record in the page cache, where every
+    reader sees it. After the machine stops, the record may be missing, an older one, or
+    (the rename reached the disk, the data did not) empty or truncated. That loses nothing:
+    the record serves only for :data:`REPAIR_WINDOW` seconds after the write-back, and the
+    editor whose stale buffer it guards died with the machine; a reboot and an editor that
+    saves again take longer than the window, and a save later than the window is never
+    repaired. An older record is still guarded by every condition of the check (the snapshot
+    holds its answer, the window, the merge); an unreadable one is removed by :func:`_load`
+    with a warning. Nothing the document, the snapshot or the journal hold depends on it."""
     import json
 
     from safefile import atomic_write
 
-    # not durable (no fsync): after a crash the record may be missing, and a repair with it
-    atomic_write(path, json.dumps(record, ensure_ascii=False), mode=0o600, make_parents=True,
-                 durable=False, state_root=_state_root(path))
+    head = {k: record[k] for k in _HEAD_KEYS if k in record}
+    head["version"] = RECORD_VERSION  # also when rewriting a version-1 record
+    body = {k: v for k, v in record.items() if k not in head}
+    # json.dumps never writes a raw newline (it escapes them in strings): one line each
+    data = json.dumps(head) + "\n" + json.dumps(body, ensure_ascii=False)
+    atomic_write(path, data, mode=0o600, make_parents=True, durable=False,
+                 state_root=_state_root(path))
 
 
-def _load(path: str) -> dict[str, Any] | None:
+def _load(path: str, *, head_only: bool = False) -> dict[str, Any] | None:
+    """The record at ``path`` (None: there is none, or it was unreadable and is removed now).
+    ``head_only``: only its first line (``_HEAD_KEYS``)."""
     import json
 
     from safefile import read_bytes
@@ -335,12 +433,24 @@ def _load(path: str) -> dict[str, Any] | None:
         raw = read_bytes(path, state_root=_state_root(path))
     except FileNotFoundError:
         return None
+    first, nl, rest = raw.partition(b"\n")
     try:
-        rec = json.loads(raw.decode("utf-8"))
-        if not isinstance(rec, dict) or rec.get("version") != RECORD_VERSION:
+        rec = json.loads(first.decode("utf-8"))
+        # version 1 (before the head line): one JSON object, everything in it
+        whole = isinstance(rec, dict) and rec.get("version") == 1 and not nl
+        if not isinstance(rec, dict) or (rec.get("version") != RECORD_VERSION and not whole):
             raise ValueError("unknown format")
-        for key, kind in (("time", (int, float)), ("answer", str), ("written_sha", str),
-                          ("written", str), ("bases", list), ("repaired", list)):
+        checks: tuple[tuple[str, Any], ...] = (
+            ("time", (int, float)), ("written_sha", str), ("answer", str))
+        if whole:
+            checks += (("written", str), ("bases", list), ("repaired", list))
+        elif not head_only:
+            body = json.loads(rest.decode("utf-8"))
+            if not isinstance(body, dict):
+                raise ValueError("unknown format")
+            rec = {**body, **rec}
+            checks += (("written", str), ("bases", list), ("repaired", list))
+        for key, kind in checks:
             if not isinstance(rec.get(key), kind):
                 raise ValueError(f"'{key}' is missing")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -355,8 +465,10 @@ def _load(path: str) -> dict[str, Any] | None:
 
 def check(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any] | None:
     """Repair ``doc`` if a stale save removed the last answer; returns what was done (None:
-    nothing). Cheap when there is no record (one ``stat``). Takes the document lock (callers
-    may already hold it: it is re-entrant)."""
+    nothing). Cheap when there is no record (one ``stat``), and when the document is what the
+    write-back wrote, the one version it replaced, or holds the answer (the record's head
+    line and one read of the document). Takes
+    the document lock (callers may already hold it: it is re-entrant)."""
     path = record_path(project, doc)
     if not os.path.exists(path):
         return None
@@ -368,6 +480,41 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
     from agent_doc.snapshot import SnapshotStore
     from safefile import BusyError, read_settled
 
+    head = _load(path, head_only=True)
+    if head is None:
+        return None
+    real = os.path.realpath(doc)
+    try:
+        raw = read_settled(real)
+    except (FileNotFoundError, BusyError):
+        return None  # gone, or being saved: the command's own read reports it
+    deadline = head["time"] + REPAIR_WINDOW
+    read_sha = _sha(raw)
+    if read_sha == head["written_sha"] or [read_sha] == head.get("base_shas"):
+        # the document is what the write-back wrote, or exactly the one version it replaced
+        # (an undo: condition 1): nothing to repair, whatever the snapshot holds now (a record
+        # the snapshot has moved past is removed by the next check that finds the document
+        # changed, before it could repair anything)
+        if tracing():
+            trace("repair-check", doc, read=read_sha, answer_time=head.get("time"),
+                  why=["the document is what the write-back wrote"
+                       if read_sha == head["written_sha"] else
+                       "base 0: the document is exactly that version"])
+        if time.time() > deadline:
+            _remove(path)
+        return None
+    try:
+        current: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        current = None
+    if current is not None and _has(current, head["answer"]):
+        # the usual case: the user typed on after the answer (condition 2 cannot hold)
+        if tracing():
+            trace("repair-check", doc, read=read_sha, answer_time=head.get("time"),
+                  why=["the answer is in the document"])
+        if time.time() > deadline:
+            _remove(path)
+        return None
     rec = _load(path)
     if rec is None:
         return None
@@ -377,18 +524,13 @@ def _check_locked(project: Project, doc: str, path: str) -> dict[str, Any] | Non
         trace("repair-check", doc, answer=rec.get("answer", "")[:80],
               why=["the snapshot no longer holds the answer: record removed"])
         return None
-    real = os.path.realpath(doc)
     try:
-        raw = read_settled(real)
         mtime = os.stat(real).st_mtime
-    except (FileNotFoundError, BusyError):
-        return None  # gone, or being saved: the command's own read reports it
-    deadline = rec["time"] + REPAIR_WINDOW
+    except FileNotFoundError:
+        return None
     outcome: dict[str, Any] | None = None
     why: list[str] = []
-    if _sha(raw) == rec["written_sha"]:
-        why.append("the document is what the write-back wrote")
-    elif mtime > deadline:
+    if mtime > deadline:
         why.append(f"saved {mtime - rec['time']:.0f}s after the write-back (window "
                    f"{REPAIR_WINDOW:.0f}s)")
     else:

@@ -33,13 +33,9 @@ if TYPE_CHECKING:
 class SnapshotTxn(Record):
     """The state of one snapshot inside :meth:`SnapshotStore.transaction`."""
 
-    __slots__ = _fields = ("text", "_new", "_delete")
     text: str | None
-    _new: str | None
-    _delete: bool
-
-    def __init__(self, text: str | None, _new: str | None = None, _delete: bool = False) -> None:
-        self._assign(text, _new, _delete)
+    _new: str | None = None
+    _delete: bool = False
 
     def set(self, text: str) -> None:
         self._new, self._delete = text, False

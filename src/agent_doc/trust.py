@@ -227,13 +227,9 @@ def revoke(root: str | os.PathLike[str]) -> bool:
 class Verdict(FrozenRecord):
     """Whether the gated settings of one project file apply."""
 
-    __slots__ = _fields = ("state", "trusted_at")
     #: "trusted" | "untrusted" (never trusted, or revoked) | "changed" (since it was trusted)
     state: str
-    trusted_at: str | None
-
-    def __init__(self, state: str, trusted_at: str | None = None) -> None:
-        self._assign(state, trusted_at)
+    trusted_at: str | None = None
 
     @property
     def trusted(self) -> bool:
@@ -331,17 +327,12 @@ def gated_settings(kind: str, data: dict[str, Any]) -> list[tuple[tuple[str, ...
 class Blocked(FrozenRecord):
     """One gated setting that was not applied, and why (raised as :class:`UntrustedError`)."""
 
-    __slots__ = _fields = ("root", "path", "line", "setting", "action", "verdict")
     root: str
     path: str
     line: int | None
     setting: str
     action: str
     verdict: Verdict
-
-    def __init__(self, root: str, path: str, line: int | None, setting: str, action: str,
-                 verdict: Verdict) -> None:
-        self._assign(root, path, line, setting, action, verdict)
 
     def error(self, more: int = 0) -> UntrustedError:
         where = f"{self.path}:{self.line}" if self.line else self.path
