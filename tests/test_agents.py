@@ -35,7 +35,8 @@ from agent_doc.agents.openai import OpenAIAgent
 from agent_doc.config import AgentConfig, Config, ConfigError, global_config_path, load_config
 from agent_doc.errors import AgentDocError
 from agent_doc.prompts import SYSTEM_PROMPT, build_prompt
-from conftest import claude_calls, trust_project
+from helpers.agents import claude_calls
+from helpers.cli import trust_project
 
 SP = ["--append-system-prompt", SYSTEM_PROMPT]
 U1 = "6f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11"

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SRC, Result, TmuxServer
+from helpers.cli import Result
+from helpers.paths import SRC
+from helpers.tmux import TmuxServer
 from tmux_router.registry import make_entry
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
-from conftest import run_cli
+from helpers.cli import run_cli
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import claude_calls, run_cli
+from helpers.agents import claude_calls
+from helpers.cli import run_cli
 
 ANSWER = "Answer from fake claude"
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TmuxServer
+from helpers.paths import REPO
+from helpers.tmux import TmuxServer
 
 README = (REPO / "README.md").read_text()
 

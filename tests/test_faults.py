@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Result, claude_calls, run_cli
+from helpers.agents import claude_calls
+from helpers.cli import Result, run_cli
 
 ANSWER = "Answer from fake claude"
 SETPRIV = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import claude_calls, run_cli
+from helpers.agents import claude_calls
+from helpers.cli import run_cli
 
 MESSAGE = re.compile(r"^agent-doc\((?P<stem>[^)]+)\): \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 

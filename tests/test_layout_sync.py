@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Result, TmuxServer
+from helpers.cli import Result
+from helpers.tmux import TmuxServer
 
 
 def make_doc(folder: Path, name: str) -> Path:

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from agent_doc.project import Project
-from conftest import TmuxServer, run_cli
+from helpers.cli import run_cli
+from helpers.tmux import TmuxServer
 
 DOC = "---\nagent_doc_session: {sid}\nagent: offline\n---\n\n## User\n\nQuestion one?\n"
 

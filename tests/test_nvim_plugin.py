@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from agent_doc.editors import plugin_dir
-from conftest import TmuxServer, trust_project
+from helpers.cli import trust_project
+from helpers.tmux import TmuxServer
 from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries, require_nvims
 
 NVIMS = nvim_binaries()

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from agent_doc.repair import REPAIR_WINDOW, stale_merge
-from conftest import claude_calls, run_cli
+from helpers.agents import claude_calls
+from helpers.cli import run_cli
 
 SESSION = "0b6a2c1e-8f1d-4c3a-9e57-3d2f1a0b9c8d"
 DOC = f"---\nagent_doc_session: {SESSION}\nagent: claude\n---\n\n# Session\n\n## User\n\n"

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SRC, Result, TmuxServer, run_cli
+from helpers.cli import Result, run_cli
+from helpers.paths import SRC
+from helpers.tmux import TmuxServer
 
 # A pane program that logs every line it reads from the terminal (repr, so Enter is visible).
 LINE_LOGGER = r"""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers.cli import run_cli
 from tmux_router.registry import Registry, make_entry
 from tmux_router.tmux import Tmux
 

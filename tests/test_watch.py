@@ -16,7 +16,8 @@ import pytest
 
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
-from conftest import claude_calls, run_cli, trust_project
+from helpers.agents import claude_calls
+from helpers.cli import run_cli, trust_project
 from safefile import FileLock
 from tmux_router.registry import Registry, make_entry
 
