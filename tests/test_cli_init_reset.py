@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers.docs
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
 from helpers.cli import run_cli
@@ -145,8 +146,7 @@ DOC = (
 
 
 def make_doc(project: Path, text: str = DOC, name: str = "doc.md") -> tuple[Path, SnapshotStore]:
-    f = project / name
-    f.write_text(text)
+    f = helpers.docs.make_doc(project, name, text=text)
     store = SnapshotStore(Project.for_document(f))
     store.save(f, text)
     return f, store

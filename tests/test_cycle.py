@@ -14,25 +14,21 @@ import stat
 import subprocess
 import sys
 import time
-import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+import helpers.docs
 from helpers.agents import claude_calls
 from helpers.cli import run_cli
+from helpers.docs import CONVERSATION
 
 ANSWER = "Answer from fake claude"
 
 
-def make_doc(folder: Path, name: str = "doc.md", body: str = "Question one?\n",
-             agent: str = "claude", newline: str = "\n", session: bool = True) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    fm = f"---\nagent_doc_session: {uuid.uuid4()}\nagent: {agent}\n---\n\n" if session else ""
-    text = f"{fm}# Session: Test\n\n## User\n\n{body}"
-    path = folder / name
-    path.write_bytes(text.replace("\n", newline).encode())
-    return path
+make_doc = partial(helpers.docs.make_doc, agent="claude", blank=True, title=CONVERSATION,
+                   body="Question one?\n")
 
 
 def snapshot_path(doc: Path) -> Path:
