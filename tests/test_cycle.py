@@ -13,16 +13,16 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
 import pytest
 
 import helpers.docs
-from helpers.agents import claude_calls
+from helpers.agents import claude_calls, wait_for_calls
 from helpers.cli import run_cli
 from helpers.docs import CONVERSATION
+from helpers.procs import pid_gone
 
 ANSWER = "Answer from fake claude"
 
@@ -55,31 +55,8 @@ def spawn(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 
 
 def wait_for_call(log: Path, n: int = 1, timeout: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        calls = claude_calls(log)
-        if len(calls) >= n:
-            return calls[n - 1]
-        time.sleep(0.01)
-    raise AssertionError(f"the agent was not called {n} time(s) within {timeout}s")
-
-
-def pid_gone(pid: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        # a zombie still answers kill(0): look at its state
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().split(")")[-1].split()[0] == "Z":
-                    return True
-        except OSError:
-            return True
-        time.sleep(0.02)
-    return False
+    """The fake agent's Nth call, once it was made."""
+    return wait_for_calls(log, n, timeout)[n - 1]
 
 
 # -- the basic cycle ------------------------------------------------------------------------

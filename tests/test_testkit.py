@@ -4,11 +4,13 @@ and the exact documents :func:`helpers.docs.make_doc` writes for the shapes the 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from helpers.docs import CONVERSATION, make_doc
+from helpers.procs import pid_gone, pid_running
 from helpers.registry import registry, session_of
 from helpers.waiting import wait_until
 
@@ -60,3 +62,16 @@ def test_registry_is_empty_without_a_file_and_read_with_one(tmp_path: Path) -> N
     (tmp_path / ".agent-doc").mkdir()
     (tmp_path / ".agent-doc" / "sessions.json").write_text('{"k": {"pane": "%1"}}')
     assert registry(tmp_path) == {"k": {"pane": "%1"}}
+
+
+def test_pid_gone_tells_a_running_process_from_a_dead_one() -> None:
+    p = subprocess.Popen(["sleep", "30"])
+    try:
+        assert pid_running(p.pid)
+        assert not pid_gone(p.pid, timeout=0.1)
+    finally:
+        p.kill()
+    # killed but not reaped: a zombie counts as gone
+    assert pid_gone(p.pid)
+    p.wait()
+    assert pid_gone(p.pid) and not pid_running(p.pid)

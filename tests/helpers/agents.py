@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from helpers.paths import FAKES
+from helpers.waiting import wait_until
 
 
 def install_fake_claude(bindir: Path) -> Path:
@@ -25,3 +26,10 @@ def claude_calls(log: Path) -> list[dict]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def wait_for_calls(log: Path, n: int = 1, timeout: float = 15.0) -> list[dict]:
+    """Wait until the fake ``claude`` logged at least N calls; return them all."""
+    return wait_until(lambda: len(calls := claude_calls(log)) >= n and calls,
+                      f"{n} call(s) of the fake agent in {log.name}", timeout,
+                      seen=lambda: claude_calls(log))

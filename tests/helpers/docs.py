@@ -10,7 +10,7 @@ A document is an optional front matter and a text::
     {title}{body}
 
 Test files bind the options they always use once, e.g.
-``make_doc = partial(docs.make_doc, agent="claude", blank=True, title=CONVERSATION)``.
+``make_doc = partial(helpers.docs.make_doc, agent="claude", blank=True, title=CONVERSATION)``.
 """
 
 from __future__ import annotations
