@@ -22,36 +22,6 @@ from pathlib import Path
 CONVERSATION = "# Session: Test\n\n## User\n\n"
 
 
-def doc_text(
-    name: str = "doc.md",
-    *,
-    session: str | bool | None = "auto",
-    before: str = "",
-    agent: str | None = None,
-    extra: str = "",
-    blank: bool = False,
-    title: str = "# {name}\n",
-    body: str = "",
-    unsessioned: str | None = None,
-) -> str:
-    """The text :func:`make_doc` writes (see the module docstring for the layout).
-
-    SESSION: ``"auto"`` a fresh UUID, another string that id as is (e.g. ``"null"``), ``None``
-    or ``False`` no front matter at all -- then UNSESSIONED (``{name}`` filled in) is the whole
-    text when given, else TITLE and BODY alone. ``{name}`` in TITLE is the file name.
-    """
-    if not session:
-        if unsessioned is not None:
-            return unsessioned.format(name=name)
-        return title.format(name=name) + body
-    sid = str(uuid.uuid4()) if session == "auto" else session
-    fm = f"---\n{before}agent_doc_session: {sid}\n"
-    if agent is not None:
-        fm += f"agent: {agent}\n"
-    fm += f"{extra}---\n" + ("\n" if blank else "")
-    return fm + title.format(name=name) + body
-
-
 def make_doc(
     folder: Path,
     name: str = "doc.md",
@@ -68,14 +38,25 @@ def make_doc(
     body: str = "",
     unsessioned: str | None = None,
 ) -> Path:
-    """Write FOLDER/NAME (FOLDER created) and return its path.
+    """Write FOLDER/NAME (folders created) and return its path.
 
-    TEXT is written as given; without it the text is :func:`doc_text` of the other options.
-    Every ``\\n`` becomes NEWLINE (e.g. ``"\\r\\n"``); MODE, when given, is chmod-ed.
+    TEXT is written as given; without it the text is built from the other options (the layout in
+    the module docstring). SESSION: ``"auto"`` a fresh UUID, another string that id as is (e.g.
+    ``"null"``), ``None`` or ``False`` no front matter at all -- then UNSESSIONED (``{name}``
+    filled in) is the whole text when given, else TITLE and BODY alone. ``{name}`` in TITLE is
+    the file name. Every newline becomes NEWLINE (e.g. ``"\\r\\n"``); MODE, when given, is
+    chmod-ed.
     """
     if text is None:
-        text = doc_text(name, session=session, before=before, agent=agent, extra=extra,
-                        blank=blank, title=title, body=body, unsessioned=unsessioned)
+        if not session:
+            text = (unsessioned.format(name=name) if unsessioned is not None
+                    else title.format(name=name) + body)
+        else:
+            sid = str(uuid.uuid4()) if session == "auto" else session
+            text = f"---\n{before}agent_doc_session: {sid}\n"
+            if agent is not None:
+                text += f"agent: {agent}\n"
+            text += f"{extra}---\n" + ("\n" if blank else "") + title.format(name=name) + body
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.replace("\n", newline).encode("utf-8"))
