@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from helpers.paths import FAKES
 from helpers.waiting import wait_until
@@ -21,15 +22,19 @@ def install_fake_claude(bindir: Path) -> Path:
     return exe
 
 
-def claude_calls(log: Path) -> list[dict]:
+def claude_calls(log: Path) -> list[dict[str, Any]]:
     """The calls the fake ``claude`` logged (one JSON object a line), oldest first."""
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
-def wait_for_calls(log: Path, n: int = 1, timeout: float = 15.0) -> list[dict]:
+def wait_for_calls(log: Path, n: int = 1, timeout: float = 15.0) -> list[dict[str, Any]]:
     """Wait until the fake ``claude`` logged at least N calls; return them all."""
-    return wait_until(lambda: len(calls := claude_calls(log)) >= n and calls,
-                      f"{n} call(s) of the fake agent in {log.name}", timeout,
+
+    def enough() -> list[dict[str, Any]] | None:
+        calls = claude_calls(log)
+        return calls if len(calls) >= n else None
+
+    return wait_until(enough, f"{n} call(s) of the fake agent in {log.name}", timeout,
                       seen=lambda: claude_calls(log))

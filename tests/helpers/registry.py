@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 
 def session_of(doc: Path) -> str:
@@ -14,7 +15,8 @@ def session_of(doc: Path) -> str:
     raise AssertionError(f"no session in {doc}")
 
 
-def registry(project: Path) -> dict:
+def registry(project: Path) -> dict[str, Any]:
     """The project's ``.agent-doc/sessions.json`` as a dict (``{}`` when there is none yet)."""
     path = project / ".agent-doc" / "sessions.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return data

@@ -14,7 +14,7 @@ T = TypeVar("T")
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     what: str = "condition",
     timeout: float = 5.0,
     *,
