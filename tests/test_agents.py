@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,7 +34,9 @@ from agent_doc.agents.openai import OpenAIAgent
 from agent_doc.config import AgentConfig, Config, ConfigError, global_config_path, load_config
 from agent_doc.errors import AgentDocError
 from agent_doc.prompts import SYSTEM_PROMPT, build_prompt
-from conftest import claude_calls, trust_project
+from helpers.agents import claude_calls, wait_for_calls
+from helpers.cli import trust_project
+from helpers.procs import pid_gone as gone
 
 SP = ["--append-system-prompt", SYSTEM_PROMPT]
 U1 = "6f1c2d9a-3b4e-4f70-9a51-2c8e0b7d4a11"
@@ -51,31 +52,6 @@ def script(path: Path, body: str) -> Path:
     path.write_text(f"#!{sys.executable}\n{body}")
     path.chmod(0o755)
     return path
-
-
-def gone(pid: int, within: float = 10.0) -> bool:
-    """True once ``pid`` no longer runs (missing, or a zombie nobody reaped yet)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        if state in ("Z", "X"):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def wait_for_calls(log: Path, n: int = 1, within: float = 15.0) -> list[dict]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        calls = claude_calls(log) if log.exists() else []
-        if len(calls) >= n:
-            return calls
-        time.sleep(0.05)
-    raise AssertionError(f"the fake agent was not called {n} time(s) within {within}s")
 
 
 def send(agent: Any, prompt: str = "hello", resume_id: str | None = None, fork: bool = False,

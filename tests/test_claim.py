@@ -7,41 +7,22 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from conftest import SRC, Result, TmuxServer
+import helpers.docs
+from helpers.cli import Result
+from helpers.cli import spawn_cli as _spawn
+from helpers.registry import registry, session_of
+from helpers.tmux import TmuxServer
 from tmux_router.registry import make_entry
 
-
-def make_doc(folder: Path, name: str, session: str | None = "auto", extra: str = "") -> Path:
-    doc = folder / name
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    if session is None:
-        doc.write_text(f"# {name}\n", encoding="utf-8")
-    else:
-        sid = str(uuid.uuid4()) if session == "auto" else session
-        doc.write_text(
-            f"---\n# keep this comment\nagent_doc_session: {sid}\ncustom: 'x'\n{extra}---\n"
-            f"# {name}\n\nbody\n",
-            encoding="utf-8",
-        )
-    return doc
-
-
-def session_of(doc: Path) -> str:
-    for line in doc.read_text(encoding="utf-8").splitlines():
-        if line.startswith("agent_doc_session:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"no session in {doc}")
-
-
-def registry(project: Path) -> dict:
-    path = project / ".agent-doc" / "sessions.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+# a comment and a custom key around the session: claiming must keep both
+make_doc = partial(helpers.docs.make_doc, before="# keep this comment\n", extra="custom: 'x'\n",
+                   body="\nbody\n", unsessioned="# {name}\n")
 
 
 def pane_fmt(tmux_server: TmuxServer, pane: str, fmt: str) -> str:
@@ -228,17 +209,6 @@ while not os.path.exists(stop):
         torn += 1
 print(json.dumps({"reads": reads, "torn": torn}))
 """
-
-
-def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent_doc", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-    )
 
 
 def test_twenty_concurrent_claims_with_an_unlocked_reader(

@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers.docs
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
-from conftest import run_cli
+from helpers.cli import run_cli
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
@@ -145,8 +146,7 @@ DOC = (
 
 
 def make_doc(project: Path, text: str = DOC, name: str = "doc.md") -> tuple[Path, SnapshotStore]:
-    f = project / name
-    f.write_text(text)
+    f = helpers.docs.make_doc(project, name, text=text)
     store = SnapshotStore(Project.for_document(f))
     store.save(f, text)
     return f, store

@@ -18,7 +18,7 @@ from agent_doc.components import (
     trim_entries,
 )
 from agent_doc.trust import UntrustedError
-from conftest import trust_project
+from helpers.cli import trust_project
 
 # -- grammar -------------------------------------------------------------------------------
 

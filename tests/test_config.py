@@ -15,7 +15,7 @@ from agent_doc.config import (
     load_config,
     locate,
 )
-from conftest import trust_project
+from helpers.cli import trust_project
 
 
 def write_global(text: str) -> str:
@@ -271,7 +271,7 @@ def test_untrusted_project_keys_are_taken_out_and_recorded(project: Path) -> Non
 def test_trust_store_that_cannot_be_written_is_a_clear_error(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conftest import run_cli
+    from helpers.cli import run_cli
 
     blocker = tmp_path / "state-is-a-file"
     blocker.write_text("")

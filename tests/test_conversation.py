@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import claude_calls, run_cli
+from helpers.agents import claude_calls
+from helpers.cli import run_cli
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 

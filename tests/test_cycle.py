@@ -13,25 +13,22 @@ import signal
 import stat
 import subprocess
 import sys
-import time
-import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from conftest import claude_calls, run_cli
+import helpers.docs
+from helpers.agents import claude_calls, wait_for_calls
+from helpers.cli import run_cli
+from helpers.docs import CONVERSATION
+from helpers.procs import pid_gone
 
 ANSWER = "Answer from fake claude"
 
 
-def make_doc(folder: Path, name: str = "doc.md", body: str = "Question one?\n",
-             agent: str = "claude", newline: str = "\n", session: bool = True) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    fm = f"---\nagent_doc_session: {uuid.uuid4()}\nagent: {agent}\n---\n\n" if session else ""
-    text = f"{fm}# Session: Test\n\n## User\n\n{body}"
-    path = folder / name
-    path.write_bytes(text.replace("\n", newline).encode())
-    return path
+make_doc = partial(helpers.docs.make_doc, agent="claude", blank=True, title=CONVERSATION,
+                   body="Question one?\n")
 
 
 def snapshot_path(doc: Path) -> Path:
@@ -58,31 +55,8 @@ def spawn(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 
 
 def wait_for_call(log: Path, n: int = 1, timeout: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        calls = claude_calls(log)
-        if len(calls) >= n:
-            return calls[n - 1]
-        time.sleep(0.01)
-    raise AssertionError(f"the agent was not called {n} time(s) within {timeout}s")
-
-
-def pid_gone(pid: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        # a zombie still answers kill(0): look at its state
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().split(")")[-1].split()[0] == "Z":
-                    return True
-        except OSError:
-            return True
-        time.sleep(0.02)
-    return False
+    """The fake agent's Nth call, once it was made."""
+    return wait_for_calls(log, n, timeout)[n - 1]
 
 
 # -- the basic cycle ------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import claude_calls
+from helpers.agents import claude_calls
 
 ANSWER = "Answer from fake claude"
 

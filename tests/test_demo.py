@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers.cli import run_cli
 
 
 def test_demo_runs_two_cycles_and_cleans_up(tmp_path: Path) -> None:

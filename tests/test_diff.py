@@ -16,7 +16,7 @@ import pytest
 from agent_doc import diff as D
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
-from conftest import run_cli
+from helpers.cli import run_cli
 
 # -- helpers -------------------------------------------------------------------------------------
 

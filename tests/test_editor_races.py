@@ -16,7 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import run_cli
+from helpers.cli import run_cli
 
 DOC = (
     "---\nagent_doc_session: 0b6a2c1e-8f1d-4c3a-9e57-3d2f1a0b9c8d\nagent: claude\n---\n\n"

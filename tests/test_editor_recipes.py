@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TmuxServer
+from helpers.paths import REPO
+from helpers.tmux import TmuxServer
+from helpers.waiting import wait_until
 
 README = (REPO / "README.md").read_text()
 
@@ -81,23 +83,26 @@ def test_vim_recipe_reloads_the_answer_and_submits(
     tmux_server.tmux("send-keys", "-t", pane, "G", "o", "Second question?", "Escape")
     tmux_server.wait_for(pane, "Second question?", timeout=20)
     tmux_server.tmux("send-keys", "-t", pane, ",as")
-    deadline = time.monotonic() + 60
-    while doc.read_text().count("## Assistant") < 2:
-        assert time.monotonic() < deadline, (tmux_server.capture(pane), (
-            tmp_path / "calls.log").read_text() if (tmp_path / "calls.log").exists() else None)
-        time.sleep(0.1)
+    calls = tmp_path / "calls.log"
+    wait_until(
+        lambda: doc.read_text().count("## Assistant") >= 2, "the second answer in the document", 60,
+        seen=lambda: f"document:\n{doc.read_text()}\nscreen:\n{tmux_server.capture(pane)}\n"
+        f"calls.log: {calls.read_text() if calls.exists() else None!r}",
+        interval=0.1,
+    )
     text = doc.read_text()
     assert text.index("Second question?") < text.rindex("## Assistant")
     # vim's buffer holds the file as agent-doc wrote it (reloaded by the recipe's timer)
     out = tmp_path / "buffer.txt"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def buffer_is_file() -> bool:
         tmux_server.tmux("send-keys", "-t", pane,
                          f":call writefile(getline(1, '$'), '{out}')", "Enter")
         time.sleep(0.3)
-        if out.exists() and out.read_text() == text:
-            break
-        assert time.monotonic() < deadline, (out.read_text() if out.exists() else None, text)
-        time.sleep(0.5)
+        return out.exists() and out.read_text() == text
+
+    wait_until(buffer_is_file, "vim's buffer to hold the file as agent-doc wrote it", 30,
+               seen=lambda: f"buffer: {out.read_text() if out.exists() else None!r}\n"
+               f"file: {text!r}", interval=0.5)
     assert "W11" not in tmux_server.capture(pane)
     tmux_server.tmux("send-keys", "-t", pane, ":qa!", "Enter")

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 import fastpath
-from conftest import SRC, TmuxServer, run_cli
+from helpers.cli import run_cli
+from helpers.paths import SRC
+from helpers.tmux import TmuxServer
 
 MISSING = ("_no_such_module_",)
 

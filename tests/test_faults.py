@@ -11,25 +11,24 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from conftest import Result, claude_calls, run_cli
+import helpers.docs
+from helpers.agents import claude_calls
+from helpers.cli import Result, run_cli
+from helpers.docs import CONVERSATION
+from helpers.waiting import wait_until
 
 ANSWER = "Answer from fake claude"
 SETPRIV = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
 
 
-def make_doc(folder: Path, name: str = "doc.md", body: str = "Question one?\n",
-             extra: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(f"---\nagent_doc_session: {uuid.uuid4()}\nagent: claude\n{extra}---\n\n"
-                    f"# Session: Test\n\n## User\n\n{body}")
-    return path
+make_doc = partial(helpers.docs.make_doc, agent="claude", blank=True, title=CONVERSATION,
+                   body="Question one?\n")
 
 
 def state(doc: Path, what: str) -> Path:
@@ -232,10 +231,8 @@ def test_renamed_document_answer_is_listed_by_session_and_recovered_under_the_ne
     proc = subprocess.Popen([sys.executable, "-m", "agent_doc", "run", str(doc), "--no-git"],
                             env=full, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    deadline = __import__("time").monotonic() + 30
-    while not claude_calls(fake_claude):
-        assert __import__("time").monotonic() < deadline, "the agent was never called"
-        __import__("time").sleep(0.02)
+    wait_until(lambda: claude_calls(fake_claude), "the agent to be called", 30,
+               seen=lambda: f"no call logged; `run` exit status: {proc.poll()}")
     new = project / "renamed.md"
     os.rename(doc, new)
     _out, err = proc.communicate(timeout=60)

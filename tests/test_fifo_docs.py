@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from agent_doc.project import Project
-from conftest import Result, TmuxServer, run_cli
+from helpers.cli import Result, run_cli
+from helpers.tmux import TmuxServer
 
 DOC = (
     "---\nagent_doc_session: {sid}\nagent: offline\n---\n\n# Session: fifo\n\n"

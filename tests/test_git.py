@@ -9,12 +9,14 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from conftest import claude_calls, run_cli
+import helpers.docs
+from helpers.agents import claude_calls
+from helpers.cli import run_cli
 
 MESSAGE = re.compile(r"^agent-doc\((?P<stem>[^)]+)\): \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 
@@ -24,12 +26,8 @@ def git(repo: Path, *args: str) -> str:
                           text=True).stdout
 
 
-def make_doc(folder: Path, name: str = "doc.md", body: str = "Question?\n") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(f"---\nagent_doc_session: {uuid.uuid4()}\nagent: claude\n---\n\n"
-                    f"# Session\n\n## User\n\n{body}")
-    return path
+make_doc = partial(helpers.docs.make_doc, agent="claude", blank=True,
+                   title="# Session\n\n## User\n\n", body="Question?\n")
 
 
 def commits(repo: Path, n: int = 20) -> list[tuple[str, list[str]]]:

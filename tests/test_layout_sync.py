@@ -4,19 +4,15 @@ geometry (pane_left/pane_top), idempotence, the stash window, and the tmux_sessi
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from conftest import Result, TmuxServer
+import helpers.docs
+from helpers.cli import Result
+from helpers.tmux import TmuxServer
 
-
-def make_doc(folder: Path, name: str) -> Path:
-    doc = folder / name
-    doc.write_text(
-        f"---\nagent_doc_session: {uuid.uuid4()}\n# note\n---\n# {name}\n", encoding="utf-8"
-    )
-    return doc
+make_doc = partial(helpers.docs.make_doc, extra="# note\n")
 
 
 def geometry(tmux_server: TmuxServer, pane: str) -> dict[str, str]:

@@ -15,16 +15,16 @@ import shutil
 import stat
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+import helpers.docs
 from agent_doc.project import Project
-from conftest import TmuxServer, run_cli
-
-DOC = "---\nagent_doc_session: {sid}\nagent: offline\n---\n\n## User\n\nQuestion one?\n"
+from helpers.cli import run_cli
+from helpers.tmux import TmuxServer
 
 
 @pytest.fixture(autouse=True)
@@ -39,15 +39,12 @@ def mode(path: str | os.PathLike[str]) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def make_doc(project: Path, perm: int) -> Path:
-    doc = project / "notes.md"
-    doc.write_text(DOC.format(sid=uuid.uuid4()))
-    doc.chmod(perm)
-    return doc
+make_doc = partial(helpers.docs.make_doc, name="notes.md", agent="offline", blank=True,
+                   title="## User\n\n", body="Question one?\n")
 
 
 def test_snapshot_of_a_private_document_is_private_even_over_a_wider_one(project: Path) -> None:
-    doc = make_doc(project, 0o600)
+    doc = make_doc(project, mode=0o600)
     proj = Project.for_document(doc)
     snap = Path(proj.snapshot_path(doc))
     snap.parent.mkdir(parents=True)
@@ -70,7 +67,7 @@ def test_snapshot_of_a_private_document_is_private_even_over_a_wider_one(project
 def test_pending_answer_of_a_private_document_is_private(project: Path) -> None:
     """The write-back fails (the document is read-only, for real): the answer stays in the
     pending journal, which must be owner-only."""
-    doc = make_doc(project, 0o400)
+    doc = make_doc(project, mode=0o400)
     prefix = (
         ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
         if os.geteuid() == 0 else []
@@ -89,7 +86,7 @@ def test_pending_answer_of_a_private_document_is_private(project: Path) -> None:
 def test_a_version_saved_aside_is_as_readable_as_the_document(project: Path, perm: int) -> None:
     from agent_doc.cycle import _save_aside
 
-    doc = make_doc(project, perm)
+    doc = make_doc(project, mode=perm)
     saved = _save_aside(str(doc), b"an editor's version we could not merge\n")
     assert Path(saved).parent == project
     assert mode(saved) == perm
@@ -100,7 +97,7 @@ def test_a_version_saved_aside_is_as_readable_as_the_document(project: Path, per
 def test_registry_and_claims_log_follow_the_project_folder(
     project: Path, tmux_server: TmuxServer, folder: int, expected: int
 ) -> None:
-    doc = make_doc(project, 0o644)
+    doc = make_doc(project, mode=0o644)
     proj = Project.for_document(doc)
     log = Path(proj.claims_log)
     log.write_text("Claimed old.md for pane %9\n")  # left wide by an older version

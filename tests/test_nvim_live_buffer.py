@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from agent_doc.editors.rpc import Client
-from conftest import trust_project
+from helpers.cli import trust_project
 from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries, require_nvims
 
 NVIMS = nvim_binaries()

@@ -14,13 +14,15 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+import helpers.docs
 from agent_doc.editors import plugin_dir
-from conftest import TmuxServer, trust_project
+from helpers.cli import trust_project
+from helpers.tmux import TmuxServer, logger_pane
 from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries, require_nvims
 
 NVIMS = nvim_binaries()
@@ -38,31 +40,8 @@ needs_nvim = pytest.mark.usefixtures("needs_nvim_fixture")
 each_nvim = pytest.mark.parametrize("nvim", [p for _v, p in NVIMS] or [""],
                                     ids=[v for v, _p in NVIMS] or ["none"])
 
-LINE_LOGGER = r"""
-import sys
-log = sys.argv[1]
-print("READY", flush=True)
-for line in sys.stdin:
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(repr(line) + "\n")
-    print("GOT " + line.rstrip("\n"), flush=True)
-"""
 
-
-def make_doc(folder: Path, name: str) -> Path:
-    doc = folder / name
-    doc.write_text(f"---\nagent_doc_session: {uuid.uuid4()}\n---\n# {name}\n\nQ?\n")
-    return doc
-
-
-def logger_pane(tmux: TmuxServer, tmp_path: Path, name: str) -> tuple[str, Path]:
-    script = tmp_path / "logger.py"
-    script.write_text(LINE_LOGGER)
-    log = tmp_path / f"{name}.log"
-    pane = tmux.tmux("new-window", "-d", "-t", "=main:", "-P", "-F", "#{pane_id}",
-                     sys.executable, str(script), str(log))
-    tmux.wait_for(pane, "READY")
-    return pane, log
+make_doc = partial(helpers.docs.make_doc, body="\nQ?\n")
 
 
 def test_editor_path_prints_the_plugin_folder(cli) -> None:

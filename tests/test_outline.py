@@ -16,7 +16,7 @@ from agent_doc.outline import (
     heading_depth,
     sections,
 )
-from conftest import run_cli
+from helpers.cli import run_cli
 
 
 @pytest.mark.parametrize(

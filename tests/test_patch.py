@@ -14,7 +14,7 @@ from pathlib import Path
 from agent_doc.components import apply_patch, find_component, parse_components
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
-from conftest import run_cli, trust_project
+from helpers.cli import run_cli, trust_project
 
 DOC = "# Dashboard\n\n<!-- agent:status -->\nunknown\n<!-- /agent:status -->\n\n## User\n\n"
 

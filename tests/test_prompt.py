@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agent_doc.prompt import Option, parse_option, parse_prompt, strip_ansi
-from conftest import Result, TmuxServer
+from helpers.cli import Result
+from helpers.tmux import TmuxServer
 
 ESC = "\x1b"
 
@@ -344,7 +345,7 @@ def test_prompt_all_without_a_server_is_an_empty_list(
     import pty
     import subprocess
 
-    from conftest import SRC
+    from helpers.paths import SRC
 
     doc = project / "task.md"
     doc.write_text(f"---\nagent_doc_session: {uuid.uuid4()}\n---\n# t\n", encoding="utf-8")

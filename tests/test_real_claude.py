@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from claude_kit import FIXTURES, Reply, Request, StandIn, claude_env, require_claude
-from conftest import run_cli
+from helpers.cli import run_cli
 
 UUID = re.compile(r"^resume: ([0-9a-f-]{36})$", re.M)
 

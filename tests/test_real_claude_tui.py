@@ -29,7 +29,7 @@ from claude_kit import (
     prepare_interactive,
     require_claude,
 )
-from conftest import run_cli
+from helpers.cli import run_cli
 
 pytestmark = pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="needs tmux")
 

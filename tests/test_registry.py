@@ -6,11 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from helpers.tmux import restart
 from tmux_router.registry import (
     FIELD_ORDER,
     Registry,
@@ -199,17 +199,6 @@ def test_prune_entries_identity_rules() -> None:
 def live_panes(tmux_server: object) -> dict[str, int]:
     out = tmux_server.tmux("list-panes", "-a", "-F", "#{pane_id} #{pane_pid}")  # type: ignore[attr-defined]
     return {pane: int(pid) for pane, pid in (line.split() for line in out.splitlines())}
-
-
-def restart(tmux_server) -> str:  # type: ignore[no-untyped-def]
-    """Kill the server and start a new one (the old one may still be exiting: retry)."""
-    tmux_server.kill()
-    for _ in range(200):
-        try:
-            return str(tmux_server.start())
-        except RuntimeError:
-            time.sleep(0.02)
-    return str(tmux_server.start())
 
 
 @pytest.mark.tmux

@@ -17,12 +17,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from agent_doc.repair import REPAIR_WINDOW, stale_merge
-from conftest import claude_calls, run_cli
+from helpers.agents import claude_calls
+from helpers.cli import run_cli
+from helpers.waiting import wait_until
 
 SESSION = "0b6a2c1e-8f1d-4c3a-9e57-3d2f1a0b9c8d"
 DOC = f"---\nagent_doc_session: {SESSION}\nagent: claude\n---\n\n# Session\n\n## User\n\n"
@@ -72,14 +75,7 @@ def stale_editor(doc: Path, marker: str, mode: str, *, first: str | None = None
     return p
 
 
-def wait_for(pred, what: str, timeout: float = WAIT):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = partial(wait_until, timeout=WAIT)
 
 
 def check_repaired(text: str, answer: str) -> None:

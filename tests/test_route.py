@@ -10,58 +10,22 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from conftest import SRC, Result, TmuxServer, run_cli
+import helpers.docs
+from helpers.cli import Result, run_cli
+from helpers.cli import spawn_cli as _spawn
+from helpers.paths import SRC
+from helpers.registry import registry, session_of
+from helpers.tmux import LINE_LOGGER, TmuxServer, logger_pane
 
-# A pane program that logs every line it reads from the terminal (repr, so Enter is visible).
-LINE_LOGGER = r"""
-import sys
-log = sys.argv[1]
-print("READY", flush=True)
-for line in sys.stdin:
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(repr(line) + "\n")
-    print("GOT " + line.rstrip("\n"), flush=True)
-"""
-
-
-def make_doc(folder: Path, name: str, session: str | None = "auto") -> Path:
-    doc = folder / name
-    if session is None:
-        doc.write_text("---\nagent: claude\nagent_doc_session: null\n---\n# x\n", encoding="utf-8")
-    else:
-        sid = str(uuid.uuid4()) if session == "auto" else session
-        doc.write_text(f"---\nagent_doc_session: {sid}\n---\n# {name}\n", encoding="utf-8")
-    return doc
-
-
-def session_of(doc: Path) -> str:
-    for line in doc.read_text(encoding="utf-8").splitlines():
-        if line.startswith("agent_doc_session:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"no session in {doc}")
-
-
-def registry(project: Path) -> dict:
-    path = project / ".agent-doc" / "sessions.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def logger_pane(tmux_server: TmuxServer, tmp_path: Path, name: str) -> tuple[str, Path]:
-    script = tmp_path / "logger.py"
-    script.write_text(LINE_LOGGER, encoding="utf-8")
-    log = tmp_path / f"{name}.log"
-    pane = tmux_server.tmux(
-        "new-window", "-d", "-t", "=main:", "-P", "-F", "#{pane_id}",
-        sys.executable, str(script), str(log),
-    )
-    tmux_server.wait_for(pane, "READY")
-    return pane, log
+# without a session: a null one under an agent (routing must mint and claim one)
+make_doc = partial(helpers.docs.make_doc,
+                   unsessioned="---\nagent: claude\nagent_doc_session: null\n---\n# x\n")
 
 
 def wait_lines(log: Path, n: int, timeout: float = 10.0) -> list[str]:
@@ -103,17 +67,6 @@ def slow_tmux_bin(tmp_path: Path, delay: float = 0.15) -> Path:
     shim.write_text(f'#!/bin/sh\nsleep {delay}\nexec "{real}" "$@"\n', encoding="utf-8")
     shim.chmod(0o755)
     return bindir
-
-
-def _spawn(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent_doc", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
-    )
 
 
 def test_route_sends_exact_text_and_enter_to_the_right_pane(

@@ -15,7 +15,7 @@ import yaml
 from agent_doc import __version__
 from agent_doc.cli import COMMANDS
 from agent_doc.skill import VERSION_PLACEHOLDER, bundled_text
-from conftest import run_cli
+from helpers.cli import run_cli
 
 TARGET = Path(".claude/skills/agent-doc/SKILL.md")
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Result, TmuxServer
+from helpers.cli import Result
+from helpers.tmux import TmuxServer
 from tmux_router.registry import make_entry
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers.cli import run_cli
+from helpers.tmux import restart
+from helpers.waiting import wait_until
 from tmux_router.registry import Registry, make_entry
 from tmux_router.tmux import Tmux
 
@@ -27,28 +29,6 @@ def tr(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
 @pytest.fixture
 def reg(tmp_path: Path) -> Path:
     return tmp_path / "state" / "registry.json"
-
-
-def wait_until(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
-def restart(tmux_server) -> str:
-    """Kill the isolated server and start a fresh one (pane ids restart at %0)."""
-    tmux_server.kill()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return tmux_server.start()
-        except RuntimeError:  # the old server is still shutting down
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def test_register_status_unregister(tmux_server, reg: Path, tmp_path: Path) -> None:

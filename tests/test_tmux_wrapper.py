@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.tmux import restart
+from helpers.waiting import wait_until
 from tmux_router.registry import Registry, identity_ok, make_entry
 from tmux_router.tmux import NoServer, Pane, Tmux, TmuxError, TmuxNotInstalled
 
@@ -33,29 +35,6 @@ TRICKY = [
     "~ {} ' \"",
     "C-c",
 ]
-
-
-def wait_until(predicate, timeout: float = 5.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout}s")
-
-
-def restart(tmux_server) -> str:
-    """Kill the isolated server and start a fresh one (pane ids restart at %0)."""
-    tmux_server.kill()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return tmux_server.start()
-        except RuntimeError:  # the old server is still shutting down
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 @pytest.fixture

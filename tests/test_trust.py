@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from conftest import TmuxServer, claude_calls, run_cli, trust_project
+from helpers.agents import claude_calls
+from helpers.cli import run_cli, trust_project
+from helpers.tmux import TmuxServer
 
 SECRET = "AKIAFAKE/not-a-real-secret-0123456789"
 

@@ -10,13 +10,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
-from conftest import claude_calls, run_cli, trust_project
+from helpers.agents import claude_calls
+from helpers.cli import run_cli, trust_project
+from helpers.waiting import wait_until
 from safefile import FileLock
 from tmux_router.registry import Registry, make_entry
 
@@ -78,14 +81,7 @@ def register(project: Path, doc: Path, key: str | None = None) -> None:
         entries[key or f"key-{doc.name}"] = make_entry("%1", file=Project(project).rel(doc))
 
 
-def wait_for(pred, timeout: float = WAIT, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = partial(wait_until, timeout=WAIT)
 
 
 def answers(doc: Path) -> int:
