@@ -38,18 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 class ClaimResult(FrozenRecord):
     """What ``claim`` did: the entry it wrote, the stale ones it pruned, warnings it printed."""
 
-    __slots__ = _fields = (
-        "file",
-        "rel",
-        "session",
-        "generated",
-        "pane",
-        "window",
-        "tmux_session",
-        "tmux_session_changed",
-        "removed",
-        "warnings",
-    )
     file: str  # as typed
     rel: str  # the registry's `file` value (relative to the root)
     session: str

@@ -39,19 +39,13 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 class RouteResult(FrozenRecord):
     """What ``route`` did with a document."""
 
-    __slots__ = _fields = ("file", "session", "pane", "action", "generated")
     file: str
     session: str
     pane: str
     #: "sent" (typed into a live pane), "claimed" (lazy claim of --pane, then sent),
     #: "started" (a new agent pane was started; the document was not sent)
     action: str
-    generated: bool
-
-    def __init__(
-        self, file: str, session: str, pane: str, action: str, generated: bool = False
-    ) -> None:
-        self._assign(file, session, pane, action, generated)
+    generated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
