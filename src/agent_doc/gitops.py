@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from agent_doc.errors import AgentDocError
+from agent_doc.errors import say as _say
 from agent_doc.record import FrozenRecord
 from fastpath import TRACE, describe_argv, trace, trace_clock
 
@@ -144,11 +144,6 @@ def locate_document(path: str | os.PathLike[str]) -> Path:
 
 def stem_of(doc: Path) -> str:
     return doc.stem or "session"
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
 
 
 def say_no_git_once() -> None:
