@@ -51,6 +51,7 @@ from safefile.state import (
     ensure_state_dir,
     open_state,
     read_all,
+    regular_fd,
     state_kind_error,
     state_link_error,
 )
@@ -499,17 +500,7 @@ def _open_regular(path: str) -> int:
             raise
         st = os.stat(path)
         raise document_kind_error(path, st.st_mode) from None
-    try:
-        st = os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        raise
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, f"{path} is a folder")
-        raise document_kind_error(path, st.st_mode)
-    return fd
+    return regular_fd(fd, path, document_kind_error)
 
 
 _RENAME_EXCHANGE = 2
