@@ -191,10 +191,6 @@ class Intake:
         with contextlib.suppress(BlockingIOError, OSError):
             os.read(self._wake_r, 4096)
 
-    @property
-    def pending_events(self) -> bool:
-        return bool(self._inbox)
-
     def timeout(self) -> float:
         """How long the loop may sleep: until the next rescan, the next due document, the next
         busy probe or the next readiness probe, whichever is first."""
