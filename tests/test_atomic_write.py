@@ -306,6 +306,46 @@ def test_read_only_folder_fails_cleanly(shared_dir: Path) -> None:
         folder.chmod(0o755)
 
 
+EXCHANGE_SNIPPET = WRITE_SNIPPET.replace("atomic_write", "exchange_write")
+
+
+def test_exchange_write_in_a_read_only_folder_fails_like_atomic_write(shared_dir: Path) -> None:
+    """exchange_write shares atomic_write's temporary file (issue 13): the same message naming
+    the document and the folder, not a bare "Permission denied: .doc.md.tmp-..."."""
+    folder = shared_dir / "ro"
+    folder.mkdir()
+    f = folder / "doc.md"
+    f.write_text("old")
+    f.chmod(0o666)
+    folder.chmod(0o555)
+    try:
+        p = run_unprivileged(EXCHANGE_SNIPPET, str(f))
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.startswith(f"EACCES cannot write {f}: no permission to create a file "
+                                   f"in {folder}"), p.stdout
+        assert f.read_text() == "old"
+        assert temps(folder) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_exchange_write_retries_a_taken_temp_name(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A temporary name already taken (O_EXCL) is retried with a new one, as atomic_write does."""
+    import safefile.atomic as atomic
+    from safefile import exchange_write
+
+    f = tmp_path / "doc.md"
+    f.write_text("old")
+    names = iter([b"\x00" * 4, b"\x00" * 4, b"\x01" * 4])
+    monkeypatch.setattr(atomic.os, "urandom", lambda n: next(names))
+    taken = tmp_path / f".doc.md.tmp-{os.getpid()}-00000000"
+    taken.write_text("someone else's")
+    assert exchange_write(f, "new") == b"old"
+    assert f.read_text() == "new"
+    assert taken.read_text() == "someone else's"
+
+
 def test_read_only_file_is_not_replaced(shared_dir: Path) -> None:
     f = shared_dir / "doc.md"
     f.write_text("old")

@@ -373,3 +373,20 @@ def test_no_commit_while_the_repository_is_mid_operation(
         fh.write("Again?\n")
     r2 = run_cli("run", str(doc))
     assert r2.returncode == 0 and git(git_project, "rev-parse", "HEAD") == head, r2
+
+
+def test_only_procrun_starts_programs() -> None:
+    """Issue 13: "what runs a subprocess?" has one answer, src/procrun — git (gitops), the patch
+    hooks and the demo run through it (each took `subprocess` before). `os.execv` replaces the
+    process rather than starting one, so it is not counted."""
+    src = Path(__file__).resolve().parent.parent / "src"
+    starter = re.compile(r"^\s*(import subprocess|from subprocess import)|os\.(posix_spawnp?|fork|"
+                         r"system|popen|spawn\w*)\(|Popen\(", re.M)
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        if path.is_relative_to(src / "procrun"):
+            continue
+        for m in starter.finditer(path.read_text(encoding="utf-8")):
+            line = path.read_text(encoding="utf-8").count("\n", 0, m.start()) + 1
+            found.append(f"{path.relative_to(src)}:{line}: {m.group(0).strip()}")
+    assert found == [], "programs started outside procrun:\n" + "\n".join(found)

@@ -204,6 +204,33 @@ def test_post_patch_runs_after_the_lock_is_released(project: Path) -> None:
     assert find_component(doc.read_text(), "status").content == "x\n"
 
 
+def test_post_patch_output_is_the_users_and_its_timeout_kills_its_group(project: Path) -> None:
+    """post_patch runs through procrun.run_attached: its stdout and stderr are the command's
+    own (not captured), and at hook_timeout its whole group is stopped (a sleeping child too)
+    and the patch is still reported written."""
+    doc = _doc(project)
+    pidfile = project / "child.pid"
+    _components_toml(project, '[status]\npost_patch = "echo out-$COMPONENT; echo err >&2; '
+                     f'sleep 300 & echo $! > {pidfile}; wait"\nhook_timeout = 2\n')
+    r = run_cli("patch", str(doc), "status", "v2", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "out-status" in r.stdout and "err\n" in r.stderr
+    assert "warning: post_patch hook timed out after 2s" in r.stderr
+    child = int(pidfile.read_text())
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{child}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the hook's child {child} outlived the timeout")
+    assert "v2" in doc.read_text()
+
+
 def test_failing_post_patch_is_a_warning(project: Path) -> None:
     doc = _doc(project)
     _components_toml(project, '[status]\npost_patch = "exit 4"\n')

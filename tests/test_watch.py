@@ -484,3 +484,15 @@ def test_restarted_daemon_applies_a_pending_answer_without_a_new_call(
     assert answers(doc) == 2 and not pending.exists()
     assert len(claude_calls(fake_claude)) == 2, "the pending answer was paid for again"
     assert SnapshotStore(p).load(doc) == doc.read_text()
+
+
+def test_watch_and_git_modules_import_neither_dataclasses_nor_subprocess() -> None:
+    """Issue 13: the daemon's modules and gitops keep their value classes off ``dataclasses``
+    (agent_doc.record) and start programs through procrun only, so importing them loads
+    neither module (what each costs: bench/IMPORTS.md)."""
+    code = ("import sys\nimport agent_doc.watch, agent_doc.gitops\n"
+            "import agent_doc.cli.watch, agent_doc.cli.patch, agent_doc.cli.demo\n"
+            "print(sorted(m for m in ('dataclasses', 'subprocess') if m in sys.modules))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]", p.stdout

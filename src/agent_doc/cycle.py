@@ -63,6 +63,7 @@ from stat import S_ISREG
 
 from agent_doc.document import read_document, set_field
 from agent_doc.errors import AgentDocError, FrontmatterError
+from agent_doc.errors import say as _say
 from agent_doc.merge import merge3way, newline_of
 from agent_doc.project import Project
 from agent_doc.record import Record
@@ -158,11 +159,6 @@ class SubmitResult(Record):
             prompt_bytes,
             pending_applied,
         )
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
 
 
 def submit_wait() -> float:

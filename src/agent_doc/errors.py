@@ -83,3 +83,13 @@ def missing_file_error(path: object) -> AgentDocError:
         p = os.fspath(path)  # type: ignore[call-overload]
         return AgentDocError(f"cannot open {p}: {os_cause(exc, p)}", hint=os_hint(exc, p))
     return FileNotFound(path)  # a dangling symlink
+
+
+def say(message: str) -> None:
+    """One line for a person on stderr (stdout is for data): progress, warnings, results.
+
+    The one such helper of ``agent_doc`` (engines and ``cli`` alike)."""
+    import sys
+
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()

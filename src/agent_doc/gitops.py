@@ -36,14 +36,14 @@ retried with exponential backoff (8 tries, about 6 s in all) before giving up wi
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from agent_doc.errors import AgentDocError
+from agent_doc.errors import say as _say
 from agent_doc.record import FrozenRecord
 from fastpath import TRACE, describe_argv, trace, trace_clock
+from procrun import TextFinished, run_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -130,8 +130,7 @@ def locate_document(path: str | os.PathLike[str]) -> Path:
         return p
     candidates = [Path(Project.for_cwd().root) / p]
     try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True)
+        top = run_text(["git", "rev-parse", "--show-toplevel"])
         if top.returncode == 0 and top.stdout.strip():
             candidates.append(Path(top.stdout.strip()) / p)
     except FileNotFoundError:
@@ -146,11 +145,6 @@ def stem_of(doc: Path) -> str:
     return doc.stem or "session"
 
 
-def _say(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-
-
 def say_no_git_once() -> None:
     global _said_no_git
     if not _said_no_git:
@@ -162,10 +156,8 @@ def find_repo(doc: Path) -> Repo | None:
     """The repository holding ``doc`` (a real path), or None (no repository, no git)."""
     started = trace_clock() if TRACE else 0.0
     try:
-        p = subprocess.run(
-            ["git", "-C", str(doc.parent), "rev-parse", "--show-toplevel", "--absolute-git-dir"],
-            capture_output=True,
-            text=True,
+        p = run_text(
+            ["git", "-C", str(doc.parent), "rev-parse", "--show-toplevel", "--absolute-git-dir"]
         )
     except FileNotFoundError:
         if TRACE:
@@ -188,7 +180,7 @@ def _is_lock_busy(stderr: str) -> bool:
 
 def git(
     repo: Repo, *args: str, check: bool = True, what: str = "", input: str | None = None
-) -> subprocess.CompletedProcess[str]:
+) -> TextFinished:
     """Run ``git ARGS`` in the repository root, retrying while another git holds a lock.
 
     The caller holds the repository's agent-doc lock. ``check`` raises :class:`GitError`.
@@ -196,13 +188,8 @@ def git(
     delay = _FIRST_DELAY
     for attempt in range(_RETRIES):
         started = trace_clock() if TRACE else 0.0
-        p = subprocess.run(
-            ["git", "-c", "core.quotepath=off", *args],
-            cwd=repo.toplevel,
-            capture_output=True,
-            text=True,
-            input=input,
-        )
+        # `-C` = run in the repository root (as a working directory would)
+        p = run_text(["git", "-C", str(repo.toplevel), "-c", "core.quotepath=off", *args], input)
         if TRACE:
             trace("git", describe_argv(["git", *args]), started, f"rc {p.returncode}")
         if p.returncode == 0 or not _is_lock_busy(p.stderr) or attempt == _RETRIES - 1:

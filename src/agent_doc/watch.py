@@ -13,11 +13,13 @@ claims are watched without a restart (paths resolve against the project root, ne
 A stat check every 10 s is the safety net for anything an event could miss (a folder that was
 recreated, the short gap while the folder set is re-watched).
 
-File watching is ``watchfiles`` (Rust ``notify``), wrapped in :class:`_FolderWatcher` and used
-nowhere else. It batches events but does not wait for quiet, so the per-file debounce is ours:
-a file is due ``debounce`` after its last modification (its mtime, when the event arrives
-within 200 ms of it, so the watcher's own latency is not added on top; else the arrival time).
-``step`` is 20 ms (reaction ≈ 20–40 ms; ``bench/bench_watch.py`` prints the figures).
+Two parts. **Intake** (:mod:`agent_doc.watch_intake`): the watched set, the folder watchers
+and the per-document debounce. File watching is ``watchfiles`` (Rust ``notify``), used nowhere
+else. It batches events but does not wait for quiet, so the per-file debounce is ours: a file is
+due ``debounce`` after its last modification (its mtime, when the event arrives within 200 ms of
+it, so the watcher's own latency is not added on top; else the arrival time); the reaction
+time is printed by ``bench/bench_watch.py``. **Cycles** (this module, :class:`WatchDaemon`):
+classifying a due document, running its cycle, and stopping safely on a signal.
 
 Classification (fixes C39: the reference used "within 3 × debounce after the last submit").
 Each cycle returns the sha256 of the bytes it wrote. When a document is due:
@@ -64,20 +66,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import select
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from agent_doc.errors import AgentDocError
 from agent_doc.project import Project
+from agent_doc.watch_intake import DocState, Intake, _stat_key, log
 from safefile import (
     FileLock,
     LockTimeout,
@@ -92,17 +92,8 @@ from safefile import read_holder as _read_holder
 
 DEFAULT_DEBOUNCE_MS = 500
 DEFAULT_MAX_CYCLES = 3
-#: watchfiles' polling step (ms): the Rust side sleeps this long between checks
-STEP_MS = 20
-#: registry re-read and stat safety net (s)
-RESCAN_EVERY = 10.0
-#: how often a busy document's submit lock is probed (s)
-BUSY_POLL = 0.2
-#: an event arriving this soon after the file's mtime dates the change by its mtime (s)
-_MTIME_TRUST = 0.2
 #: how long --stop waits for the daemon to exit by default (s)
 STOP_WAIT = 60.0
-
 
 class SubmitResultLike(Protocol):
     status: str
@@ -115,97 +106,8 @@ class SubmitResultLike(Protocol):
 SubmitFn = Callable[[Path], SubmitResultLike]
 
 
-def log(message: str) -> None:
-    """One log line on stderr: ``HH:MM:SS.mmm message``."""
-    now = time.time()
-    stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
-    try:
-        sys.stderr.write(f"[{stamp}] {message}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError, RuntimeError):
-        pass  # stderr closed (daemon detached from its terminal): keep running
-
-
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-# -- the folder watcher ------------------------------------------------------------------------
-
-
-class _FolderWatcher:
-    """``watchfiles.watch`` over some folders (non-recursive) in a background thread.
-
-    Every batch is handed to ``sink(watcher_id, arrival_monotonic, {(change, path), ...})``;
-    a failure is handed over as ``sink(watcher_id, arrival, exc)``.
-    """
-
-    _ids = 0
-
-    def __init__(self, folders: Iterable[str], sink: Callable[[int, float, Any], None]) -> None:
-        _FolderWatcher._ids += 1
-        self.id = _FolderWatcher._ids
-        self.folders = sorted(set(folders))
-        self.sink = sink
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(
-            target=self._run, name=f"watchfiles-{self.id}", daemon=True
-        )
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    def _run(self) -> None:
-        import watchfiles
-
-        try:
-            for changes in watchfiles.watch(
-                *self.folders,
-                watch_filter=None,
-                debounce=max(STEP_MS * 3, 50),
-                step=STEP_MS,
-                stop_event=self.stop_event,
-                rust_timeout=0,
-                yield_on_timeout=False,
-                recursive=False,
-                raise_interrupt=False,
-                ignore_permission_denied=True,
-            ):
-                self.sink(self.id, time.monotonic(), {(int(c), p) for c, p in changes})
-        except Exception as exc:  # a folder vanished, inotify limits, ...
-            if not self.stop_event.is_set():
-                self.sink(self.id, time.monotonic(), exc)
-
-
-# -- per-document state ---------------------------------------------------------------------------
-
-
-@dataclass
-class DocState:
-    path: Path  # real path
-    label: str  # for messages: relative to the project root when inside it
-    from_cli: bool = False
-    written_hash: str | None = None  # sha256 of what our last cycle wrote
-    cycles: int = 0  # agent-triggered cycles in a row
-    capped: bool = False  # "max cycles" already said
-    due: float | None = None  # monotonic time the document is due, None = nothing pending
-    busy: bool = False  # another process runs a cycle; retry when its submit lock is free
-    stat: tuple[int, int, int] | None = None  # (ino, size, mtime_ns) when last looked at
-    project: Project = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.project = Project.for_document(self.path)
-
-
-def _stat_key(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _children_of(pid: int) -> list[int]:
@@ -232,11 +134,13 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
-# -- the daemon ----------------------------------------------------------------------------------
+# -- the daemon: cycles and stopping ----------------------------------------------------------
 
 
 class WatchDaemon:
-    """The event loop. :func:`serve` wraps it with the daemon lock, pid file and signals."""
+    """The loop: :class:`~agent_doc.watch_intake.Intake` says which documents are due, this
+    class classifies each one and runs its cycle, and stops safely on a signal. :func:`serve`
+    wraps it with the daemon lock, pid file and signals."""
 
     def __init__(
         self,
@@ -249,23 +153,12 @@ class WatchDaemon:
         agent: str | None = None,
     ) -> None:
         self.project = project
-        self.cli_files = [Path(os.path.realpath(os.fspath(f))) for f in files]
-        self.debounce = debounce_ms / 1000.0
         self.max_cycles = max_cycles
         self.agent = agent
         self._submit_fn = submit
-        self.docs: dict[Path, DocState] = {}
-        self._names: dict[tuple[str, str], Path] = {}  # (folder, file name) -> document
-        self._watchers: list[_FolderWatcher] = []
-        self._folders: set[str] = set()
-        self._inbox: deque[tuple[int, float, Any]] = deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._registry_dirty = False
-        self._next_rescan = 0.0
-        #: (watcher id, give-up deadline, next probe write): see :meth:`_rewatch`
-        self._ready_probe: tuple[int, float, float] | None = None
+        self.intake = Intake(
+            project, [Path(os.path.realpath(os.fspath(f))) for f in files], debounce_ms / 1000.0
+        )
         # stopping
         self.stopping = False
         self._stop_reason = ""
@@ -277,22 +170,13 @@ class WatchDaemon:
         self._announce_lock = threading.Lock()
         self._announced = False
 
-    # -- plumbing ---------------------------------------------------------------------------
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"x")
-
-    def _sink(self, watcher_id: int, arrival: float, payload: Any) -> None:
-        self._inbox.append((watcher_id, arrival, payload))
-        self._wake()
+    @property
+    def docs(self) -> dict[Path, DocState]:
+        """The watched documents (the intake's)."""
+        return self.intake.docs
 
     def close(self) -> None:
-        for w in self._watchers:
-            w.stop()
-        self._watchers.clear()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self.intake.close()
 
     def submit(self, path: Path) -> SubmitResultLike:
         if self._submit_fn is not None:
@@ -303,140 +187,6 @@ class WatchDaemon:
         return cycle_submit(
             os.fspath(path), SubmitOptions(agent=self.agent, no_wait=True, progress=False)
         )
-
-    # -- targets ----------------------------------------------------------------------------
-    def _label(self, real: Path) -> str:
-        return self.project.rel(real)
-
-    def _registry_docs(self) -> list[Path]:
-        from agent_doc.routing import in_project
-        from tmux_router.registry import Registry
-
-        out: list[Path] = []
-        registry = Registry(self.project.registry_path, state_root=self.project.root)
-        for entry in registry.load().values():
-            stored = entry.get("file")
-            if not isinstance(stored, str) or not stored:
-                continue
-            p = Path(self.project.resolve(stored))
-            cwd = entry.get("cwd")
-            if not p.exists() and not Path(stored).is_absolute() and isinstance(cwd, str) and cwd:
-                alt = Path(cwd) / stored  # reference entries: the path as typed in its CWD
-                if alt.exists():
-                    p = alt
-            if not in_project(self.project, {"file": str(p)}):
-                continue  # an entry naming a file outside the project is ignored (SPEC A13)
-            out.append(Path(os.path.realpath(p)))
-        return out
-
-    def reload_targets(self, *, initial: bool = False) -> None:
-        """Re-read the registry; watch new documents, forget unclaimed ones."""
-        self._registry_dirty = False
-        wanted: dict[Path, bool] = {}
-        try:
-            for p in self._registry_docs():
-                wanted[p] = False
-        except Exception as exc:  # an unreadable registry must not kill the daemon
-            log(f"warning: cannot read {self.project.registry_path}: {exc}")
-            wanted = {p: s.from_cli for p, s in self.docs.items()}
-        for p in self.cli_files:
-            wanted[p] = True
-        for p, from_cli in wanted.items():
-            st = self.docs.get(p)
-            if st is None:
-                st = self.docs[p] = DocState(p, self._label(p), from_cli=from_cli)
-                st.stat = _stat_key(p)
-                if not initial:
-                    log(f"Now watching {st.label}")
-            st.from_cli = from_cli
-        for p in list(self.docs):
-            if p not in wanted:
-                log(f"No longer watching {self.docs[p].label} (no longer registered)")
-                del self.docs[p]
-        self._names = {(os.path.dirname(p), p.name): p for p in self.docs}
-        folders = {f for f, _n in self._names if os.path.isdir(f)}
-        missing = sorted({f for f, _n in self._names} - folders)
-        for f in missing:
-            log(f"warning: folder {f} does not exist; its documents are not watched yet")
-        folders.add(os.fspath(self.project.state_dir))
-        if folders != self._folders or not self._watchers:
-            self._rewatch(folders)
-
-    def _rewatch(self, folders: set[str]) -> None:
-        """Start a watcher for ``folders``; the old one runs until the new one is ready."""
-        self._folders = folders
-        watcher = _FolderWatcher(folders, self._sink)
-        watcher.start()
-        self._watchers.append(watcher)
-        # readiness probe: the pid file is rewritten (same content) until the new watcher
-        # reports it, which proves its folder watches are live
-        self._ready_probe = (watcher.id, time.monotonic() + 5.0, 0.0)
-        self._probe()
-
-    def _probe(self) -> None:
-        """Rewrite the probe if one is due; give up (with a warning) after 5 s."""
-        if self._ready_probe is None:
-            return
-        wid, give_up, next_write = self._ready_probe
-        now = time.monotonic()
-        if now > give_up:
-            log("warning: the file watcher did not confirm that it is live; continuing")
-            self._watcher_ready(wid)
-            return
-        if now >= next_write:
-            with contextlib.suppress(OSError):
-                atomic_write(self.project.watch_pid_path, str(os.getpid()), durable=False,
-                             state_root=self.project.root)
-            self._ready_probe = (wid, give_up, now + 0.05)
-
-    def _watcher_ready(self, watcher_id: int) -> None:
-        if self._ready_probe is None or self._ready_probe[0] != watcher_id:
-            return
-        self._ready_probe = None
-        for old in [w for w in self._watchers if w.id != watcher_id]:
-            old.stop()
-            self._watchers.remove(old)
-        self.safety_scan()  # anything saved while the folder set changed
-
-    # -- events -------------------------------------------------------------------------------
-    def _take_inbox(self) -> None:
-        while self._inbox:
-            watcher_id, arrival, payload = self._inbox.popleft()
-            if isinstance(payload, BaseException):
-                log(f"warning: file watcher stopped: {payload}; restarting it")
-                self._watchers = [w for w in self._watchers if w.id != watcher_id]
-                self._next_rescan = 0.0  # rescan (and re-watch) right away
-                self._folders = set()
-                continue
-            for _change, raw in payload:
-                folder, name = os.path.split(raw)
-                if folder == os.fspath(self.project.state_dir):
-                    if name == "sessions.json":
-                        self._registry_dirty = True
-                    elif name == "watch.pid":
-                        self._watcher_ready(watcher_id)
-                    continue
-                doc = self._names.get((folder, name))
-                if doc is not None:
-                    self._mark(self.docs[doc], arrival)
-
-    def _mark(self, st: DocState, arrival: float) -> None:
-        base = arrival
-        try:
-            lag = time.time() - os.stat(st.path).st_mtime - (time.monotonic() - arrival)
-        except OSError:
-            lag = -1.0
-        if 0.0 <= lag <= _MTIME_TRUST:
-            base = arrival - lag
-        st.due = base + self.debounce
-
-    def safety_scan(self) -> None:
-        """Schedule documents whose (inode, size, mtime) changed without an event."""
-        for st in self.docs.values():
-            key = _stat_key(st.path)
-            if key != st.stat and st.due is None and not st.busy:
-                st.due = time.monotonic()
-            st.stat = key
 
     def startup_scan(self) -> None:
         """What a daemon killed earlier (SIGKILL, OOM, a crash) left undone is due at start:
@@ -470,21 +220,9 @@ class WatchDaemon:
             self.request_stop("PID file removed or replaced")
 
     # -- the loop -----------------------------------------------------------------------------
-    def _timeout(self) -> float:
-        now = time.monotonic()
-        t = self._next_rescan - now
-        dues = [s.due for s in self.docs.values() if s.due is not None]
-        if dues:
-            t = min(t, min(dues) - now)
-        if any(s.busy for s in self.docs.values()):
-            t = min(t, BUSY_POLL)
-        if self._ready_probe is not None:
-            t = min(t, 0.05)
-        return max(t, 0.0)
-
     def warm_up(self) -> None:
         """Import what the cycle imports lazily, so the first save is not slower than the rest
-        (those imports cost tens of milliseconds; a hot command pays them, a daemon need not)."""
+        (their cost: bench/IMPORTS.md; a hot command pays them, a daemon need not)."""
         if self._submit_fn is not None:
             return
         import importlib
@@ -496,62 +234,39 @@ class WatchDaemon:
                 log(f"warning: cannot import agent_doc.{name}: {exc}")
 
     def run(self) -> None:
-        self.reload_targets(initial=True)
+        intake = self.intake
+        intake.reload_targets(initial=True)
         self.warm_up()
         n = len(self.docs)
-        self._await_ready()
+        intake.await_ready(lambda: self.stopping)
         if n == 0:
             log("No session files found. Watching for new sessions...")
         else:
             log(f"Watching {n} file(s): {', '.join(sorted(s.label for s in self.docs.values()))}")
-        self._next_rescan = time.monotonic() + RESCAN_EVERY
+        intake.schedule_rescan()
         self.startup_scan()
         while not self.stopping:
-            timeout = self._timeout()
-            if timeout > 0 and not self._inbox:
-                try:
-                    select.select([self._wake_r], [], [], timeout)
-                except InterruptedError:
-                    pass
-            with contextlib.suppress(BlockingIOError, OSError):
-                os.read(self._wake_r, 4096)
-            self._take_inbox()
+            intake.wait(intake.timeout())
+            intake.take_inbox()
             if self.stopping:
                 break
             self._announce_stop()
-            self._probe()
-            now = time.monotonic()
-            if self._registry_dirty or now >= self._next_rescan:
-                rescan = now >= self._next_rescan
-                self.reload_targets()
+            intake.probe()
+            reload, rescan = intake.rescan_due()
+            if reload:
+                intake.reload_targets()
                 if rescan:
-                    self._next_rescan = now + RESCAN_EVERY
+                    intake.schedule_rescan()
                     self._check_pid_file()
-                    self.safety_scan()
-            for st in self.docs.values():
-                if st.busy and not is_locked_elsewhere(st.project.submit_lock_path(st.path)):
-                    st.busy = False
-                    st.due = time.monotonic()
-            due = sorted(
-                (s for s in self.docs.values() if s.due is not None and s.due <= time.monotonic()),
-                key=lambda s: s.due or 0.0,
-            )
-            for st in due:
+                    intake.safety_scan()
+            intake.release_busy()
+            for st in intake.due():
                 if self.stopping:
                     break
-                self._take_inbox()  # a newer save postpones it (debounce)
+                intake.take_inbox()  # a newer save postpones it (debounce)
                 if st.due is None or st.due > time.monotonic():
                     continue
                 self.handle(st)
-
-    def _await_ready(self) -> None:
-        while self._ready_probe is not None and not self.stopping:
-            self._probe()
-            with contextlib.suppress(InterruptedError):
-                select.select([self._wake_r], [], [], 0.05)
-            with contextlib.suppress(BlockingIOError, OSError):
-                os.read(self._wake_r, 4096)
-            self._take_inbox()
 
     # -- one document -------------------------------------------------------------------------
     def _snapshot_bytes(self, st: DocState) -> bytes | None:
@@ -710,7 +425,7 @@ class WatchDaemon:
                 target=self._stop_cycle, args=(doc,), name="watch-stopper", daemon=True
             )
             self._stopper.start()
-        self._wake()
+        self.intake.wake()
 
     def _announce_stop(self) -> None:
         with self._announce_lock:

@@ -402,3 +402,110 @@ def _stop_group(pid: int, group: bool, grace: float, *, reaped: bool) -> None:
             time.sleep(0.01)
     finally:
         _signal(pid, True, _SIGKILL)
+
+
+# -- small helpers on top of run() (git, patch hooks, the demo) --------------------------------
+
+
+class TextFinished:
+    """:class:`Finished` with the output decoded (UTF-8, undecodable bytes replaced, ``\\r\\n``
+    and ``\\r`` read as ``\\n`` like ``subprocess``'s text mode): what :func:`run_text` returns."""
+
+    __slots__ = ("returncode", "stderr", "stdout")
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self) -> str:
+        return (f"TextFinished(returncode={self.returncode!r}, stdout={self.stdout!r}, "
+                f"stderr={self.stderr!r})")
+
+
+def _text(data: bytes) -> str:
+    text = data.decode("utf-8", "replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def run_text(
+    argv: Sequence[str],
+    input: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    check: bool = False,
+) -> TextFinished:
+    """:func:`run` with text in (UTF-8) and out (:class:`TextFinished`). ``check``: a non-zero
+    exit raises :class:`ProcessFailed`."""
+    done = run(argv, None if input is None else input.encode("utf-8"), env=env, timeout=timeout)
+    result = TextFinished(done.returncode, _text(done.stdout), _text(done.stderr))
+    if check and result.returncode != 0:
+        raise ProcessFailed(list(argv), result)
+    return result
+
+
+class ProcessFailed(OSError):
+    """``check=True`` and the program exited non-zero: ``argv`` and its ``result``; the message
+    quotes the end of its stderr."""
+
+    def __init__(self, argv: list[str], result: TextFinished) -> None:
+        tail = (result.stderr or result.stdout).strip()[-500:]
+        super().__init__(f"{' '.join(argv)} failed (exit {result.returncode})"
+                         + (f": {tail}" if tail else ""))
+        self.argv = argv
+        self.result = result
+
+
+def run_attached(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    new_session: bool = False,
+    kill_grace: float = 2.0,
+) -> int:
+    """Run ``argv`` with OUR stdout and stderr (stdin: /dev/null) and return its exit code
+    (negative: killed by that signal). For a program whose output is for the user as it comes
+    (a ``post_patch`` hook). After ``timeout`` seconds it (its group with ``new_session``) is
+    stopped as by :func:`run` and :class:`ProcessTimeout` raised (``partial`` has no output);
+    any exception while waiting (Ctrl-C) stops it too."""
+    argv = list(argv)
+    env = os.environ if env is None else env
+    started = fastpath.trace_clock() if fastpath.TRACE else 0.0
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0)],
+                              setsid=new_session)
+    except BaseException as exc:
+        if fastpath.TRACE:
+            _trace(argv, started, f"not started: {exc!r}")
+        raise
+    finally:
+        os.close(devnull)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    status: int | None = None
+    nap = 0.001
+    try:
+        while status is None:
+            status = _reap(pid, block=False)
+            if status is not None:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                status = _stop(pid, new_session, kill_grace, None)
+                raise ProcessTimeout(f"{argv[0]} timed out after {timeout:g}s",
+                                     Finished(_exit_code(status), b"", b""))
+            time.sleep(nap)
+            nap = min(nap * 2, 0.02)
+    except ProcessTimeout:
+        if fastpath.TRACE:
+            _trace(argv, started, f"timed out after {timeout:g}s, pid {pid}")
+        raise
+    except BaseException:
+        if status is None:
+            _stop(pid, new_session, kill_grace, None)
+        raise
+    code = _exit_code(status)
+    if fastpath.TRACE:
+        _trace(argv, started, f"rc {code}, output attached, pid {pid}")
+    return code

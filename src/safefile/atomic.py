@@ -26,6 +26,12 @@ mode is always ``mode`` (default: :func:`~safefile.state.copy_mode` of ``state_r
 by the umask, whatever the replaced file had. A document (no ``state_root``) must be a regular
 file once its links are followed.
 
+Every temporary file of this module — :func:`atomic_write`'s, :func:`exchange_write`'s and
+:func:`create_new`'s, documents and state files alike (``sessions.json``, snapshots, pending
+answers, ``watch.pid``) — is created, locked, filled, given its owner/mode and fsynced by one
+pair of functions, :func:`_open_temp` and :func:`_fill_temp`; no other module writes a file by
+temporary file and rename.
+
 Known limits (inherent to rename-based writes): hard links to the target are split (the other
 names keep the old content), and ACLs / extended attributes are not copied.
 """
@@ -45,6 +51,7 @@ from safefile.state import (
     ensure_state_dir,
     open_state,
     read_all,
+    regular_fd,
     state_kind_error,
     state_link_error,
 )
@@ -139,6 +146,15 @@ def _writable(target: str) -> bool:
     return os.access(target, os.W_OK)
 
 
+def _check_writable(target: str, given: str, st: os.stat_result) -> None:
+    """Refuse a read-only target (as an editor would) with a message naming it."""
+    if not _writable(target):
+        raise PermissionError(
+            errno.EACCES, f"cannot write {given}: the file is read-only (mode "
+            f"{st.st_mode & 0o777:o}); make it writable to let agent-doc update it"
+        )
+
+
 def _resolve_target(path: str) -> str:
     target = os.path.realpath(path)
     if os.path.islink(target):  # realpath stops inside a symlink loop
@@ -201,56 +217,18 @@ def atomic_write(
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, f"cannot write {given}: it is a folder")
-        if not _writable(target):
-            raise PermissionError(
-                errno.EACCES, f"cannot write {given}: the file is read-only (mode "
-                f"{st.st_mode & 0o777:o}); make it writable to let agent-doc update it"
-            )
+        _check_writable(target, given, st)
     clean_stale_temps(target)
-    prefix = os.path.join(folder, _tmp_prefix(os.path.basename(target)))
-    fd = -1
-    tmp = ""
     # a new file gets `mode` masked by the umask from the kernel itself; a replacement starts
     # private and gets the old file's mode below
     if state_root is not None:  # a state file always gets `mode` (narrowed by the umask)
         create_mode = 0o600 if mode is None else mode
     else:
         create_mode = 0o600 if st is not None else (0o666 if mode is None else mode)
-    for _ in range(5):
-        tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, create_mode)
-            break
-        except FileExistsError:
-            continue
-        except PermissionError:
-            raise PermissionError(
-                errno.EACCES, f"cannot write {given}: no permission to create a file in "
-                f"{folder} (a safe write puts a temporary file beside the target)"
-            ) from None
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                errno.ENOENT, f"cannot write {given}: folder {folder} does not exist"
-            ) from None
-    if fd < 0:
-        raise FileExistsError(errno.EEXIST, f"cannot create a temporary file for {given}")
+    fd, tmp = _open_temp(target, given, create_mode)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "in use" mark for cleaners
-            _write_all(fd, raw)
-            if st is not None:
-                if st.st_uid != os.geteuid() or st.st_gid != os.getegid():
-                    try:
-                        os.fchown(fd, st.st_uid, st.st_gid)
-                    except PermissionError:
-                        try:
-                            os.fchown(fd, -1, st.st_gid)  # a group we belong to
-                        except PermissionError:
-                            pass
-                if state_root is None:  # after chown, which may clear set-id bits
-                    os.fchmod(fd, st.st_mode & 0o7777)
-            if durable:
-                os.fsync(fd)
+            _fill_temp(fd, raw, st, keep_mode=state_root is None, durable=durable)
             try:
                 os.replace(tmp, target)
             except PermissionError as exc:  # e.g. another user's file in a sticky folder
@@ -261,13 +239,76 @@ def atomic_write(
         finally:
             os.close(fd)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
         raise
     if durable:
         _fsync_dir(folder)
+
+
+# -- the one temporary-file routine (atomic_write, exchange_write, create_new) ----------------
+
+
+def _open_temp(
+    target: str, given: str, create_mode: int, *, verb: str = "write"
+) -> tuple[int, str]:
+    """Create ``.<name>.tmp-<pid>-<random>`` beside ``target`` (``O_EXCL``, a new name on a
+    collision, up to 5 tries) and ``flock`` it — the "being written" mark
+    :func:`clean_stale_temps` respects. Returns ``(fd, temp path)``. Errors name ``given``:
+    ``PermissionError`` (no permission to create a file in the folder), ``FileNotFoundError``
+    (the folder is missing). ``verb``: "write" or "create", for the messages."""
+    folder = os.path.dirname(target)
+    prefix = os.path.join(folder, _tmp_prefix(os.path.basename(target)))
+    for _ in range(5):
+        tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, create_mode)
+        except FileExistsError:
+            continue
+        except PermissionError:
+            where = (f"no permission to create a file in {folder} (a safe write puts a "
+                     "temporary file beside the target)") if verb == "write" else (
+                f"no permission to write in {folder}")
+            raise PermissionError(errno.EACCES, f"cannot {verb} {given}: {where}") from None
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                errno.ENOENT, f"cannot {verb} {given}: folder {folder} does not exist"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "in use" mark for cleaners
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(tmp)
+            raise
+        return fd, tmp
+    raise FileExistsError(errno.EEXIST, f"cannot create a temporary file for {given}")
+
+
+def _fill_temp(
+    fd: int, raw: bytes, st: os.stat_result | None, *, keep_mode: bool, durable: bool
+) -> None:
+    """Write ``raw`` into the temporary file; give it the owner (where permitted) of the file
+    ``st`` it replaces and, with ``keep_mode``, its mode; ``fsync`` it when ``durable``."""
+    _write_all(fd, raw)
+    if st is not None:
+        if st.st_uid != os.geteuid() or st.st_gid != os.getegid():
+            try:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            except PermissionError:
+                try:
+                    os.fchown(fd, -1, st.st_gid)  # a group we belong to
+                except PermissionError:
+                    pass
+        if keep_mode:  # after chown, which may clear set-id bits
+            os.fchmod(fd, st.st_mode & 0o7777)
+    if durable:
+        os.fsync(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def create_new(
@@ -297,24 +338,10 @@ def create_new(
     if os.path.lexists(target):
         raise FileExistsError(errno.EEXIST, f"file already exists: {given}")
     perm = 0o666 if mode is None else mode  # the kernel applies the umask
-    tmp = f"{os.path.join(folder, _tmp_prefix(os.path.basename(target)))}{os.getpid()}-" + (
-        os.urandom(4).hex()
-    )
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, perm)
-    except PermissionError:
-        raise PermissionError(
-            errno.EACCES, f"cannot create {given}: no permission to write in {folder}"
-        ) from None
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            errno.ENOENT, f"cannot create {given}: folder {folder} does not exist"
-        ) from None
+    fd, tmp = _open_temp(target, given, perm, verb="create")
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _write_all(fd, raw)
-            os.fsync(fd)
+            _fill_temp(fd, raw, None, keep_mode=False, durable=True)
         finally:
             os.close(fd)
         try:
@@ -326,10 +353,7 @@ def create_new(
                 raise
             _create_excl_in_place(target, given, raw, perm)
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
     _fsync_dir(folder)
     return target
 
@@ -476,17 +500,7 @@ def _open_regular(path: str) -> int:
             raise
         st = os.stat(path)
         raise document_kind_error(path, st.st_mode) from None
-    try:
-        st = os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        raise
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, f"{path} is a folder")
-        raise document_kind_error(path, st.st_mode)
-    return fd
+    return regular_fd(fd, path, document_kind_error)
 
 
 _RENAME_EXCHANGE = 2
@@ -522,10 +536,11 @@ def _exchange(a: str, b: str) -> bool:
 def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | None:
     """Replace an existing file with ``data`` and return the bytes it displaced.
 
-    Like :func:`atomic_write` (temporary file, mode and owner kept, fsync, folder fsync,
-    symlinks written through) but the new file is put in place with an atomic *exchange*, so the
-    replaced file is still in our hands: the caller compares it with what it read and merges a
-    save that landed in between instead of losing it. A writer still writing into the displaced
+    Like :func:`atomic_write` (the same temporary file: :func:`_open_temp`, :func:`_fill_temp`,
+    mode and owner kept, fsync; folder fsync, symlinks written through) but the new file is put
+    in place with an atomic *exchange*, so the replaced file is still in our hands: the caller
+    compares it with what it read and merges a save that landed in between instead of losing
+    it. A writer still writing into the displaced
     file is waited for (read lease). Returns None where the exchange is unsupported (nothing was
     changed; fall back to check-then-:func:`atomic_write`).
     """
@@ -538,29 +553,12 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, f"cannot write {given}: it is a folder")
         raise document_kind_error(given, st.st_mode)
-    if not _writable(target):
-        raise PermissionError(
-            errno.EACCES, f"cannot write {given}: the file is read-only (mode "
-            f"{st.st_mode & 0o777:o}); make it writable to let agent-doc update it"
-        )
+    _check_writable(target, given, st)
     clean_stale_temps(target)
-    prefix = os.path.join(folder, _tmp_prefix(os.path.basename(target)))
-    tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd, tmp = _open_temp(target, given, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "in use" mark for cleaners
-            _write_all(fd, raw)
-            if st.st_uid != os.geteuid() or st.st_gid != os.getegid():
-                try:
-                    os.fchown(fd, st.st_uid, st.st_gid)
-                except PermissionError:
-                    try:
-                        os.fchown(fd, -1, st.st_gid)
-                    except PermissionError:
-                        pass
-            os.fchmod(fd, st.st_mode & 0o7777)
-            os.fsync(fd)
+            _fill_temp(fd, raw, st, keep_mode=True, durable=True)
         finally:
             os.close(fd)
         if not _exchange(tmp, target):
@@ -572,10 +570,7 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
         finally:
             os.close(rfd)
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
 
 
 def read_bytes(path: str | os.PathLike[str], *, state_root: str | None = None) -> bytes:

@@ -35,6 +35,10 @@ import errno
 import os
 import stat
 
+TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
 _KINDS = {
     stat.S_IFIFO: "a FIFO (named pipe)",
     stat.S_IFSOCK: "a socket",
@@ -175,6 +179,13 @@ def open_state(
                 raise exc from None
             raise state_kind_error(path, st.st_mode) from None
         raise
+    return regular_fd(fd, path, state_kind_error)
+
+
+def regular_fd(fd: int, path: str, kind_error: Callable[[str, int], NotRegularFileError]) -> int:
+    """``fd`` if it is a regular file (one ``fstat``); otherwise it is closed and a folder raises
+    ``IsADirectoryError``, anything else ``kind_error(path, st_mode)`` — the one such check of
+    :func:`open_state` (state) and of documents' reads (:mod:`safefile.atomic`)."""
     try:
         st = os.fstat(fd)
     except BaseException:
@@ -184,7 +195,7 @@ def open_state(
         os.close(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, f"{path} is a folder")
-        raise state_kind_error(path, st.st_mode)
+        raise kind_error(path, st.st_mode)
     return fd
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -65,11 +64,13 @@ def _append(path: str, text: str) -> None:
 def _git_repo(folder: str) -> bool:
     if shutil.which("git") is None:
         return False
-    subprocess.run(["git", "init", "-q", folder], check=True, capture_output=True)
+    from procrun import run_text
+
+    run_text(["git", "init", "-q", folder], check=True)
     for key, value in (("user.name", "agent-doc demo"), ("user.email", "demo@agent-doc.invalid")):
-        have = subprocess.run(["git", "-C", folder, "config", key], capture_output=True)
+        have = run_text(["git", "-C", folder, "config", key])
         if have.returncode != 0:
-            subprocess.run(["git", "-C", folder, "config", key, value], check=True)
+            run_text(["git", "-C", folder, "config", key, value], check=True)
     return True
 
 

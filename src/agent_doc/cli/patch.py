@@ -8,7 +8,7 @@ Steps:
 3. ``pre_patch`` hook, **before** taking the document lock so a slow hook never blocks the
    document: ``sh -c CMD`` with ``COMPONENT``/``FILE`` in the environment, the replacement on
    stdin, its stdout becomes the replacement. Input and output are pumped together
-   (``communicate``), so a hook that prints a lot before reading its input cannot deadlock (the
+   (:func:`procrun.run`), so a hook that prints a lot before reading its input cannot deadlock (the
    reference writes all input first); it runs in its own process group, which is killed after
    ``hook_timeout`` seconds (default 30) or on Ctrl-C; a non-zero exit aborts with the tail of
    the hook's stderr. Nothing has been written at that point.
@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 
 from agent_doc.cli.common import existing_file, say
@@ -70,13 +68,6 @@ def _tail(data: bytes) -> str:
     return text
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def run_hook(
     kind: str,
     cmd: str,
@@ -87,35 +78,27 @@ def run_hook(
     stdin_data: bytes | None,
     capture: bool,
 ) -> bytes:
-    """Run a hook (``sh -c CMD``); return its stdout when ``capture``.
+    """Run a hook (``sh -c CMD``, through :mod:`procrun`, in its own process group, so a
+    timeout or Ctrl-C stops all of it); return its stdout when ``capture`` (else its output is
+    ours).
 
     Raises :class:`AgentDocError` on a timeout, a non-zero exit, or when it cannot start.
     """
+    import procrun
+
     env = dict(os.environ, COMPONENT=component, FILE=file)
-    pipe = subprocess.PIPE
+    argv = ["sh", "-c", cmd]
+    out = err = b""
     try:
-        proc = subprocess.Popen(
-            ["sh", "-c", cmd],
-            stdin=pipe if stdin_data is not None else subprocess.DEVNULL,
-            stdout=pipe if capture else None,
-            stderr=pipe if capture else None,
-            env=env,
-            start_new_session=True,  # its own process group: a timeout kills all of it
-        )
-    except OSError as exc:
-        raise AgentDocError(
-            f"{kind} hook for component '{component}' could not start: {exc}",
-            hint="check that `sh` is on PATH",
-        ) from None
-    try:
-        out, err = proc.communicate(input=stdin_data, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        try:
-            out, err = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:  # a grandchild left the group and keeps the pipes
-            out, err = b"", b""
-        tail = _tail(err or b"")
+        if capture:
+            done = procrun.run(argv, stdin_data, env=env, timeout=timeout, new_session=True,
+                               orphan_guard=False, kill_grace=0.0)
+            rc, out, err = done.returncode, done.stdout, done.stderr
+        else:
+            rc = procrun.run_attached(argv, env=env, timeout=timeout, new_session=True,
+                                      kill_grace=0.0)
+    except procrun.ProcessTimeout as exc:
+        tail = _tail(exc.partial.stderr)
         raise AgentDocError(
             f"{kind} hook timed out after {timeout:g}s and was killed: {cmd}"
             + (f"\nits stderr ended with:\n{tail}" if tail else ""),
@@ -124,12 +107,12 @@ def run_hook(
             if kind == "pre_patch"
             else f"raise hook_timeout in the [{component}] table of components.toml",
         ) from None
-    except BaseException:
-        _kill_group(proc)
-        proc.wait()
-        raise
-    if proc.returncode != 0:
-        rc = proc.returncode
+    except OSError as exc:
+        raise AgentDocError(
+            f"{kind} hook for component '{component}' could not start: {exc}",
+            hint="check that `sh` is on PATH",
+        ) from None
+    if rc != 0:
         how = f"killed by signal {-rc}" if rc < 0 else f"exit {rc}"
         tail = _tail(err or b"")
         raise AgentDocError(

@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from typing import Any
 
+from agent_doc.errors import say as _say
 from agent_doc.project import Project, doc_hash
 from safefile import BusyError, atomic_write, read_bytes, read_settled, unlink_state
 
@@ -50,11 +50,6 @@ REGISTRATION_VERSION = 1
 
 _GET = "return require('agent_doc')._bridge_get(...)"
 _PUT = "return require('agent_doc')._bridge_put(...)"
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
 
 
 def editor_timeout() -> float:
