@@ -63,12 +63,8 @@ class GitError(AgentDocError):
 class Repo(FrozenRecord):
     """A git work tree: its top-level folder and its git directory."""
 
-    __slots__ = _fields = ("toplevel", "git_dir")
     toplevel: Path
     git_dir: Path
-
-    def __init__(self, toplevel: Path, git_dir: Path) -> None:
-        self._assign(toplevel, git_dir)
 
     @property
     def lock_path(self) -> Path:
@@ -80,13 +76,9 @@ class CommitOutcome(FrozenRecord):
     ``no git`` (not in a repository, or git is not installed) | ``skipped`` (the document is
     ignored by git, or the repository is mid-operation; ``message`` says which)."""
 
-    __slots__ = _fields = ("status", "message", "commit")
     status: str
-    message: str | None
-    commit: str | None
-
-    def __init__(self, status: str, message: str | None = None, commit: str | None = None) -> None:
-        self._assign(status, message, commit)
+    message: str | None = None
+    commit: str | None = None
 
     @property
     def committed(self) -> bool:
@@ -96,13 +88,9 @@ class CommitOutcome(FrozenRecord):
 class SquashOutcome(FrozenRecord):
     """What :func:`squash_session` did."""
 
-    __slots__ = _fields = ("squashed", "commit", "message")
     squashed: int  # how many commits were folded (0: nothing to do)
     commit: str | None
     message: str  # a sentence for the user
-
-    def __init__(self, squashed: int, commit: str | None, message: str) -> None:
-        self._assign(squashed, commit, message)
 
 
 def resolve_path(doc: str | os.PathLike[str]) -> Path:
@@ -359,14 +347,10 @@ def ensure_branch(doc: str | os.PathLike[str]) -> str | None:
 class _Commit(FrozenRecord):
     """One commit of ``git log``."""
 
-    __slots__ = _fields = ("sha", "parents", "subject", "files")
     sha: str
     parents: list[str]
     subject: str
     files: list[str]
-
-    def __init__(self, sha: str, parents: list[str], subject: str, files: list[str]) -> None:
-        self._assign(sha, parents, subject, files)
 
 
 def _log(repo: Repo, limit: int) -> list[_Commit]:
