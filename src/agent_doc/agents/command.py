@@ -25,7 +25,7 @@ session id is None.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import procrun
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout, stderr_tail
@@ -65,6 +65,7 @@ def run_agent_process(
     env: dict[str, str] | None = None,
     config_file: str | None = None,
     cwd: str | None = None,
+    on_stdout: Callable[[bytes], None] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` with ``stdin_data`` on stdin; collect stdout and stderr in full.
 
@@ -86,6 +87,7 @@ def run_agent_process(
             kill_grace=KILL_GRACE,
             pipe_grace=PIPE_GRACE,
             cwd=cwd,
+            on_stdout=on_stdout,
         )
     except FileNotFoundError:
         raise AgentError(
