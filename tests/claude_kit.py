@@ -184,7 +184,7 @@ class Reply:
     def __init__(self, blocks: list[dict[str, Any]] | None = None, *, status: int = 200,
                  error: tuple[str, str] | None = None, stop_reason: str | None = None,
                  pause: float = 0.0, stream_error: tuple[str, str] | None = None,
-                 error_after: int = 0) -> None:
+                 error_after: int = 0, gate: threading.Event | None = None) -> None:
         self.blocks = blocks or []
         self.status = status
         self.error = error
@@ -194,6 +194,10 @@ class Reply:
         self.pause = pause
         self.stream_error = stream_error
         self.error_after = error_after
+        #: streamed answers only: after the first text delta, wait (at most 30 s) until the
+        #: test sets ``gate``; ``gated`` then says whether it was set in time
+        self.gate = gate
+        self.gated: bool | None = None
         self.stop_reason = stop_reason or (
             "tool_use" if any(b["type"] == "tool_use" for b in self.blocks) else "end_turn")
 
@@ -347,7 +351,7 @@ class StandIn:
                     kind, message = reply.stream_error
                     events = [*events[:cut], ("error", {
                         "type": "error", "error": {"type": kind, "message": message}})]
-                if reply.pause or reply.stream_error is not None:
+                if reply.pause or reply.stream_error is not None or reply.gate is not None:
                     self.send_response(200)
                     self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Cache-Control", "no-cache")
@@ -358,6 +362,9 @@ class StandIn:
                     for name, obj in events:
                         self.wfile.write(f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode())
                         self.wfile.flush()
+                        if reply.gate is not None and reply.gated is None and \
+                                obj.get("delta", {}).get("type") == "text_delta":
+                            reply.gated = reply.gate.wait(30)
                         time.sleep(reply.pause)
                     return
                 data = b"".join(

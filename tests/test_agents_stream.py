@@ -356,7 +356,7 @@ def fake_claude(tmp_path: Path, body: str) -> str:
         f"    for _ in range(2000):\n"
         f"        if os.path.exists({str(tmp_path / 'gate')!r}): return True\n"
         f"        time.sleep(0.01)\n"
-        f"    out('GATE NEVER OPENED\\n'); return False\n"
+        f"    sys.stderr.write('GATE NEVER OPENED\\n'); sys.exit(7)\n"
         + body
     )
     path.chmod(0o755)
