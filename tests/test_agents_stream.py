@@ -141,8 +141,9 @@ DONE = b"data: [DONE]\n\n"
 PIECES = ["\nThe first", " part, ", "then", " the rest\n", "of the answer.\n"]
 
 
-def send_openai(url: str, stream: Recorder | None, **kw: Any) -> AgentReply:
-    return OpenAIAgent("local", url, timeout=30, **kw).send(
+def send_openai(url: str, stream: Recorder | None, timeout: float = 30,
+                **kw: Any) -> AgentReply:
+    return OpenAIAgent("local", url, timeout=timeout, **kw).send(
         "the prompt", resume_id=None, fork=False, model=None, stream=stream)
 
 
@@ -236,6 +237,20 @@ def test_openai_connection_cut_mid_stream(sse: SSEServer) -> None:
     assert "the streamed answer from" in msg and "broke off" in msg
     assert "after 13 characters" in msg
     assert rec.text == "the beginning"
+
+
+def test_openai_timeout_mid_stream(sse: SSEServer) -> None:
+    from agent_doc.agents.base import AgentTimeout
+
+    stop = threading.Event()
+    sse.script = [chunk("a beginning"), ("wait", stop), chunk(finish="stop"), DONE]
+    rec = Recorder()
+    try:
+        with pytest.raises(AgentTimeout, match=r"timed out after 0\.5 s"):
+            send_openai(sse.url, rec, timeout=0.5)
+    finally:
+        stop.set()
+    assert rec.text == "a beginning"
 
 
 def test_openai_stream_garbage_and_empty(sse: SSEServer) -> None:
