@@ -164,3 +164,27 @@ def test_real_cli_timeout_mid_stream(api: StandIn, agent: ClaudeAgent) -> None:
     with pytest.raises(AgentTimeout, match="timed out after 8 s"):
         send(agent, rec)
     assert rec.text and ANSWER.startswith(rec.text)
+
+
+def test_real_cli_conversation_errors_while_streaming(api: StandIn, agent: ClaudeAgent) -> None:
+    """"No conversation found" and "already in use" behave as without streaming."""
+    import uuid
+
+    unknown = str(uuid.uuid4())
+    with pytest.raises(AgentError) as exc:
+        agent.send("q", resume_id=unknown, fork=False, model=None, stream=Recorder(),
+                   document="a.md")
+    assert f"has no conversation {unknown}" in str(exc.value)
+    assert "agent-doc reset a.md" in (exc.value.hint or "")
+
+    api.responder = lambda req: Reply.text(f"ANSWER {len(api.turns())}")
+    conv = str(uuid.uuid4())
+    first = agent.send("QUESTION-1", resume_id=conv, fork=False, model=None,
+                       new_conversation=True, stream=Recorder())
+    assert first == AgentReply("ANSWER 1", conv)
+    # the same id again as new (a run killed after the CLI created it): continued
+    rec = Recorder()
+    again = agent.send("QUESTION-2", resume_id=conv, fork=False, model=None,
+                       new_conversation=True, stream=rec)
+    assert again == AgentReply("ANSWER 2", conv) and rec.text == "ANSWER 2"
+    assert "ANSWER 1" in api.turns()[-1].text  # the earlier exchange is the history
