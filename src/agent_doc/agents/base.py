@@ -1,11 +1,10 @@
 """The agent interface every backend implements, its reply and its error (SPEC A7).
 
-``send(prompt, *, resume_id, fork, model, stream=None) -> AgentReply(text, session_id)``.
-``resume_id`` is the document's ``resume`` value (the conversation to continue); ``fork`` asks
-a backend that keeps conversations to branch from the latest one when there is no
-``resume_id``; ``model`` overrides the configured model. Backends that keep no conversation
-return ``session_id=None``.
-``stream`` (a :class:`TextStream`): a backend whose ``streams`` is true calls
+``send(prompt, *, resume_id, fork, model) -> AgentReply(text, session_id)``. ``resume_id`` is
+the document's ``resume`` value (the conversation to continue); ``fork`` asks a backend that
+keeps conversations to branch from the latest one when there is no ``resume_id``; ``model``
+overrides the configured model. Backends that keep no conversation return ``session_id=None``.
+``send(..., stream=TextStream)`` (issue 16): a backend whose ``streams`` is true calls
 ``stream.write(delta)`` as the answer arrives and ``stream.restart()`` when a new assistant
 message begins, and still returns the whole reply; the reply's text, not the concatenation of
 the deltas, is the answer.
@@ -62,15 +61,6 @@ class AgentTimeout(AgentError):
 
 if TYPE_CHECKING:
 
-    class TextStream(Protocol):
-        """Where a streaming backend hands the answer on as it arrives (issue 16). Called from
-        the thread that reads the agent, so the callee must be quick (append and signal)."""
-
-        def write(self, delta: str) -> None: ...  # more answer text, in order
-
-        def restart(self) -> None: ...  # a new assistant message begins: what was
-        # streamed so far is not part of the answer
-
     class Agent(Protocol):
         name: str
         #: whether ``send(..., stream=...)`` hands text on as it arrives (otherwise the
@@ -84,12 +74,19 @@ if TYPE_CHECKING:
 
 else:
 
-    class TextStream:
-        """Runtime stand-in for the ``TextStream`` protocol (type checkers see the real one)."""
-
     class Agent:
         """Runtime stand-in for the ``Agent`` protocol (``agent_doc.agents`` re-exports the
         name); only type checkers see the real :class:`typing.Protocol`."""
+
+
+# -- streaming (issue 16) ------------------------------------------------------------------
+
+if TYPE_CHECKING:
+
+    class TextStream(Protocol):
+        def write(self, delta: str) -> None: ...   # more answer text, in order
+        def restart(self) -> None: ...              # a new assistant message begins: what was
+                                                    # streamed so far is not part of the answer
 
 
 def stderr_tail(data: bytes | str, lines: int = STDERR_TAIL_LINES) -> str:

@@ -71,6 +71,7 @@ def run_agent_process(
 
     ``cwd``: the folder the agent runs in (default: ours; the claude protocol passes the
     project root, because Claude Code files its conversations by folder).
+    ``on_stdout``: called with each chunk of standard output as it is read (streaming).
 
     Raises :class:`AgentError` when the program cannot be started and :class:`AgentTimeout`
     after ``timeout`` seconds (the whole process group is killed). A non-zero exit is *not* an
