@@ -4,6 +4,10 @@
 the document's ``resume`` value (the conversation to continue); ``fork`` asks a backend that
 keeps conversations to branch from the latest one when there is no ``resume_id``; ``model``
 overrides the configured model. Backends that keep no conversation return ``session_id=None``.
+``send(..., stream=TextStream)`` (issue 16): a backend whose ``streams`` is true calls
+``stream.write(delta)`` as the answer arrives and ``stream.restart()`` when a new assistant
+message begins, and still returns the whole reply; the reply's text, not the concatenation of
+the deltas, is the answer.
 """
 
 from __future__ import annotations
@@ -59,9 +63,13 @@ if TYPE_CHECKING:
 
     class Agent(Protocol):
         name: str
+        #: whether ``send(..., stream=...)`` hands text on as it arrives (otherwise the
+        #: stream is not called and only the final reply counts)
+        streams: bool
 
         def send(
-            self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+            self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None,
+            stream: TextStream | None = None,
         ) -> AgentReply: ...
 
 else:
@@ -69,6 +77,16 @@ else:
     class Agent:
         """Runtime stand-in for the ``Agent`` protocol (``agent_doc.agents`` re-exports the
         name); only type checkers see the real :class:`typing.Protocol`."""
+
+
+# -- streaming (issue 16) ------------------------------------------------------------------
+
+if TYPE_CHECKING:
+
+    class TextStream(Protocol):
+        def write(self, delta: str) -> None: ...   # more answer text, in order
+        def restart(self) -> None: ...              # a new assistant message begins: what was
+                                                    # streamed so far is not part of the answer
 
 
 def stderr_tail(data: bytes | str, lines: int = STDERR_TAIL_LINES) -> str:

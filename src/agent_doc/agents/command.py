@@ -25,7 +25,7 @@ session id is None.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import procrun
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout, stderr_tail
@@ -65,11 +65,13 @@ def run_agent_process(
     env: dict[str, str] | None = None,
     config_file: str | None = None,
     cwd: str | None = None,
+    on_stdout: Callable[[bytes], None] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` with ``stdin_data`` on stdin; collect stdout and stderr in full.
 
     ``cwd``: the folder the agent runs in (default: ours; the claude protocol passes the
     project root, because Claude Code files its conversations by folder).
+    ``on_stdout``: called with each chunk of standard output as it is read (streaming).
 
     Raises :class:`AgentError` when the program cannot be started and :class:`AgentTimeout`
     after ``timeout`` seconds (the whole process group is killed). A non-zero exit is *not* an
@@ -86,6 +88,7 @@ def run_agent_process(
             kill_grace=KILL_GRACE,
             pipe_grace=PIPE_GRACE,
             cwd=cwd,
+            on_stdout=on_stdout,
         )
     except FileNotFoundError:
         raise AgentError(
