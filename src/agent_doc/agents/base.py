@@ -28,12 +28,8 @@ STDERR_TAIL_LINES = 20
 class AgentReply(FrozenRecord):
     """What an agent answered, and the conversation to resume next time (immutable)."""
 
-    __slots__ = _fields = ("text", "session_id")
     text: str
     session_id: str | None
-
-    def __init__(self, text: str, session_id: str | None) -> None:
-        self._assign(text, session_id)
 
 
 class AgentError(AgentDocError):

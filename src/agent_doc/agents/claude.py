@@ -408,16 +408,11 @@ class StreamEvent(FrozenRecord):
     not a text delta, and any type a newer CLI adds). ``raw`` is the decoded object.
     """
 
-    __slots__ = _fields = ("kind", "subtype", "text", "session_id", "raw")
     kind: str
     subtype: str | None
     text: str
     session_id: str | None
     raw: dict[str, Any]
-
-    def __init__(self, kind: str, subtype: str | None, text: str, session_id: str | None,
-                 raw: dict[str, Any]) -> None:
-        self._assign(kind, subtype, text, session_id, raw)
 
 
 def parse_stream_line(line: str | bytes) -> StreamEvent | None:
