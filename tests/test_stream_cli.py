@@ -39,6 +39,9 @@ for i, line in enumerate(lines):
     if i == hold:
         while not os.path.exists(os.path.join(d, "release")):
             time.sleep(0.02)
+        if os.path.exists(os.path.join(d, "fail")):
+            sys.stderr.write("fake agent: the model went away\n")
+            sys.exit(3)
     sys.stdout.write(line + ("\n" if i < len(lines) - 1 else ""))
     sys.stdout.flush()
     if i >= hold:
@@ -255,6 +258,25 @@ def test_ctrl_c_keeps_the_partial_answer_marked_interrupted(tmp_path: Path) -> N
     assert not os.listdir(tmp_path / ".agent-doc" / "pending")
     d = run_cli("diff", str(path), cwd=tmp_path)
     assert "No changes since last submit." in d.stderr, d  # the snapshot holds it too
+
+
+def test_an_agent_failing_mid_stream_takes_the_partial_answer_back(tmp_path: Path) -> None:
+    path, fake = make_project(tmp_path)
+    proc = start_run(path, fake)
+    wait_for(lambda: "First line of the answer." in text_of(path), "the first line")
+    edit(path)  # the user's edit during the stream stays
+    (fake / "fail").write_text("1")
+    rc, _out, err = finish(proc, fake)
+    assert rc == 1, err
+    assert "exited with status 3" in err and "the model went away" in err
+    assert "the partial answer was taken back out" in err
+    final = text_of(path)
+    assert "First line of the answer." not in final and "agent:boundary" not in final
+    assert "## Assistant" not in final
+    assert "A line typed above." in final and "A line typed below." in final
+    assert not os.listdir(tmp_path / ".agent-doc" / "pending")
+    d = run_cli("diff", str(path), cwd=tmp_path)  # the question is still unanswered
+    assert "+Please explain streaming." in d.stdout, d
 
 
 def count_flushes(path: Path, fake: Path, *extra: str) -> int:
