@@ -37,6 +37,7 @@ lines = open(os.path.join(d, "answer"), encoding="utf-8").read().split("\n")
 hold = int(open(os.path.join(d, "hold")).read()) if os.path.exists(os.path.join(d, "hold")) else 1
 for i, line in enumerate(lines):
     if i == hold:
+        open(os.path.join(d, "printed"), "w").close()
         while not os.path.exists(os.path.join(d, "release")):
             time.sleep(0.02)
         if os.path.exists(os.path.join(d, "fail")):
@@ -279,13 +280,16 @@ def test_an_agent_failing_mid_stream_takes_the_partial_answer_back(tmp_path: Pat
     assert "+Please explain streaming." in d.stdout, d
 
 
-def count_flushes(path: Path, fake: Path, *extra: str) -> int:
-    """Start a run, wait until the agent is held after its first line, count how often the
-    document's inode changed (each flush is an exchange), then release."""
+def count_flushes(path: Path, fake: Path, *extra: str, expect_flush: bool = False) -> int:
+    """Start a run; once the agent has printed its first line and is held, watch the
+    document's inode for a while (each flush is an exchange: a new inode), then release.
+    ``expect_flush``: first wait until the first line is on disk (the positive control)."""
     proc = start_run(path, fake, *extra)
-    wait_for(lambda: (fake / "pid").exists(), "the agent to start")
+    wait_for(lambda: (fake / "printed").exists(), "the agent's first line")
     seen = {path.stat().st_ino}
-    deadline = time.monotonic() + 1.5  # the first line is out: a flush would come at once
+    if expect_flush:
+        wait_for(lambda: "First line of the answer." in text_of(path), "the first flush")
+    deadline = time.monotonic() + 1.5  # a flush would have come at once
     while time.monotonic() < deadline:
         seen.add(path.stat().st_ino)
         time.sleep(0.01)
@@ -296,7 +300,7 @@ def count_flushes(path: Path, fake: Path, *extra: str) -> int:
 
 def test_no_stream_and_config_switch_make_no_intermediate_flush(tmp_path: Path) -> None:
     path, fake = make_project(tmp_path / "on")
-    assert count_flushes(path, fake) >= 1  # the test can see a flush
+    assert count_flushes(path, fake, expect_flush=True) >= 1  # the test can see a flush
     path, fake = make_project(tmp_path / "flag")
     assert count_flushes(path, fake, "--no-stream") == 0
     assert "The end." in text_of(path)
