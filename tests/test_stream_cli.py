@@ -284,9 +284,9 @@ def count_flushes(path: Path, fake: Path, *extra: str, expect_flush: bool = Fals
     """Start a run; once the agent has printed its first line and is held, watch the
     document's inode for a while (each flush is an exchange: a new inode), then release.
     ``expect_flush``: first wait until the first line is on disk (the positive control)."""
+    seen = {path.stat().st_ino}  # nothing else rewrites it: it has its session id already
     proc = start_run(path, fake, *extra)
     wait_for(lambda: (fake / "printed").exists(), "the agent's first line")
-    seen = {path.stat().st_ino}
     if expect_flush:
         wait_for(lambda: "First line of the answer." in text_of(path), "the first flush")
     deadline = time.monotonic() + 1.5  # a flush would have come at once
