@@ -546,16 +546,8 @@ def _apply(
     notes: dict[str, Any] = {}
 
     def compose(current: str) -> tuple[str, int]:
-        if region is not None:  # a streamed answer: our region is not the user's text
-            user = None if region.fallback else region.user_only(current)
-            if user is None:
-                if not notes.get("merging"):
-                    notes["merging"] = True
-                    _say("The streaming answer was edited in place. Merging changes...")
-                text, conflicts = region.compose(current, response, final=True)
-                return _resumed(text, session_id, doc, notes), conflicts
-            current = user
-        return _final_for(current, sent, ours, session_id, doc, notes)
+        return final_text(current, sent=sent, response=response, session_id=session_id,
+                          doc=doc, region=region, notes=notes)
 
     with project.doc_lock(doc), _SigintDeferred():
         from agent_doc import repair
@@ -597,6 +589,27 @@ def _apply(
         else:
             _say("Merge successful — user edits preserved.")
     return SubmitResult("answered", response, conflicts, _sha(final_bytes))
+
+
+def final_text(
+    current: str, *, sent: str, response: str, session_id: str | None, doc: str,
+    region: Region | None = None, notes: dict[str, Any] | None = None,
+) -> tuple[str, int]:
+    """The document after the write-back, for ``current`` (what is on disk or in an editor's
+    buffer): ``(text, conflicts)``. With ``region`` (a streamed answer, issue 16) our region
+    is cut out of ``current`` first, so the result is the non-streamed one."""
+    notes = {} if notes is None else notes
+    ours = sent + response_block(sent, response)
+    if region is not None:  # a streamed answer: our region is not the user's text
+        user = None if region.fallback else region.user_only(current)
+        if user is None:
+            if not notes.get("merging"):
+                notes["merging"] = True
+                _say("The streaming answer was edited in place. Merging changes...")
+            text, conflicts = region.compose(current, response, final=True)
+            return _resumed(text, session_id, doc, notes), conflicts
+        current = user
+    return _final_for(current, sent, ours, session_id, doc, notes)
 
 
 def _write_loop(
