@@ -68,6 +68,26 @@ def main() -> None:
                     flush_ms.append((time.perf_counter() - t0) * 1000)
                 print(f"{doc_kb:>7}kB {ans_kb:>5}kB {statistics.median(flush_ms):>9.2f} "
                       f"{statistics.median(compose_ms):>11.2f}")
+        print("\nwhole stream: 400 chunks of 50 B over ~2 s through the flusher (interval "
+              "0.25 s)")
+        print(f"{'document':>9} {'flushes':>8} {'CPU s':>7} {'wall s':>7}")
+        for doc_kb in (10, 100, 1000):
+            root = Path(tmp) / f"w{doc_kb}"
+            (root / ".agent-doc").mkdir(parents=True)
+            path = root / "doc.md"
+            line = "A line of the user's document with some words in it, say sixty.\n"
+            sent = "## User\n\n" + line * (doc_kb * 1024 // len(line))
+            path.write_text(sent)
+            project = Project.for_document(str(path))
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            s = _Streamer(str(path), project, sent=sent, agent="bench", doc_session=None,
+                          reserve=None, interval=0.25)
+            for i in range(400):
+                s.flusher.write(f"word{i:04d} " * 5)
+                time.sleep(0.005)
+            s.flusher.stop()
+            print(f"{doc_kb:>7}kB {s.flusher.flushes:>8} {time.process_time() - cpu0:>7.2f} "
+                  f"{time.perf_counter() - wall0:>7.2f}")
 
 
 if __name__ == "__main__":
