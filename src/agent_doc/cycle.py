@@ -788,7 +788,19 @@ def stream_enabled(options_stream: bool | None, project: Project) -> tuple[bool,
     from agent_doc.config import stream_settings
 
     enabled, interval = stream_settings(project.root)
-    return (True if options_stream else enabled), interval
+    enabled = True if options_stream else enabled
+    return enabled and _editors_take_streams(project), interval
+
+
+def _editors_take_streams(project: Project) -> bool:
+    """False while an editor with the plugin may hold the document in a live buffer and the
+    editor bridge cannot show a streaming answer there (``flush_in_editor``): flushes on disk
+    would fight the buffer, so the answer is written whole, into the buffer, as before."""
+    if not os.path.isdir(os.path.join(project.state_dir, "editors")):
+        return True
+    from agent_doc.editors import bridge
+
+    return hasattr(bridge, "flush_in_editor")
 
 
 class _Streamer:
