@@ -37,6 +37,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from agent_doc.project import Project, doc_hash
@@ -253,9 +254,14 @@ class _Retry(Exception):
 
 def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None,
                 session_id: str | None, notes: dict[str, Any], deadline: float,
-                wall_deadline: float) -> tuple[str, int] | None:
+                wall_deadline: float, compose: Callable[[str], Any] | None = None,
+                strip: Callable[[str], str | None] | None = None,
+                stream: dict[str, Any] | None = None) -> tuple[str, int] | None:
     """One read-merge-apply round; ``(final text, conflicts)``, None if the buffer is not
-    loaded there; raises _Retry when the user typed in between."""
+    loaded there; raises _Retry when the user typed in between. ``compose`` (a streamed answer,
+    issue 16) replaces the merge with ``sent``/``ours``: buffer text -> text to show; ``strip``
+    (buffer text -> that text without our streaming region) lets the final write come as two
+    undo steps when the user typed during the stream (see the plugin's ``_bridge_put``)."""
     from agent_doc.cycle import _decode, _final_for
     from agent_doc.merge import merge3way
 
@@ -275,15 +281,29 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
             # the file changed behind the editor's back: take that change into the buffer too
             m = merge3way(saved, disk, buffer_text)
             theirs, conflicts = m.text, m.conflicts
-    if ours is None:  # no answer: only bring the disk's change into the buffer (pull)
+    if compose is not None:
+        shown = compose(theirs)
+        final, more = (shown, 0) if isinstance(shown, str) else (shown[0], int(shown[1]))
+    elif ours is None:  # no answer: only bring the disk's change into the buffer (pull)
         final, more = theirs, 0
     else:
         final, more = _final_for(theirs, sent, ours, session_id, doc, notes)
     old_lines, _eol = _split(buffer_text, nl)
     new_lines, new_eol = _split(final, nl)
-    hunks = hunks_between(old_lines, new_lines)
+    args: list[Any] = [real, tick, hunks_between(old_lines, new_lines), new_eol, wall_deadline]
+    if stream is not None:
+        sent_stream = {"id": stream["id"], "final": bool(stream.get("final"))}
+        if stream.get("final") and strip is not None:
+            # two steps: the region out (user_only), then the answer in: `u` after it leaves
+            # the user's text with no trace of the answer
+            user_only = strip(theirs)
+            if isinstance(user_only, str) and user_only != buffer_text:
+                mid_lines, _mid_eol = _split(user_only, nl)
+                sent_stream["pre"] = hunks_between(old_lines, mid_lines)
+                args[2] = hunks_between(mid_lines, new_lines)
+        args.append(sent_stream)
     _restore_read_time(real, got.get("mtime"))
-    res = client.exec_lua(_PUT, [real, tick, hunks, new_eol, wall_deadline], deadline=deadline)
+    res = client.exec_lua(_PUT, args, deadline=deadline)
     status = res.get("status") if isinstance(res, dict) else None
     if status == "retry":
         raise _Retry
@@ -294,15 +314,55 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
     return final, conflicts + more
 
 
+def _final_compose(region: Any, sent: str, response: str, session_id: str | None, doc: str
+                   ) -> tuple[Callable[[str], tuple[str, int]], Callable[[str], str | None]]:
+    """The final write of a streamed answer as ``compose`` and ``strip`` for the buffer: the
+    same computation as the disk path's (:func:`agent_doc.cycle._apply` with a region)."""
+    from agent_doc.cycle import _final_for, _with_resume, response_block
+    from agent_doc.errors import FrontmatterError
+
+    ours = sent + response_block(sent, response)
+    notes: dict[str, Any] = {}
+
+    def strip(current: str) -> str | None:
+        return None if region.fallback else region.user_only(current)
+
+    def compose(current: str) -> tuple[str, int]:
+        user = strip(current)
+        if user is not None:
+            return _final_for(user, sent, ours, session_id, doc, notes)
+        text, conflicts = region.compose(current, response, final=True)
+        try:
+            text = _with_resume(text, session_id, doc)
+        except FrontmatterError:
+            pass  # the disk path warns about it; the text is right without `resume`
+        return text, conflicts
+
+    return compose, strip
+
+
 def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
-                    session_id: str | None) -> Any:
+                    session_id: str | None, compose: Callable[[str], Any] | None = None,
+                    strip: Callable[[str], str | None] | None = None,
+                    region: Any = None) -> Any:
     """Write the answer into the live buffer of a registered editor and save it there.
 
     Returns the :class:`agent_doc.cycle.SubmitResult`, or None when no editor took it (none
     registered, none answered within the bound, buffer not loaded): then the caller writes to
     disk. Raises nothing for editor trouble; file-system errors propagate like the disk path's.
+
+    After a streamed answer (:func:`flush_in_editor`) this is its final write: ``compose``
+    (buffer text -> final text, our streaming region taken out) replaces the merge with
+    ``sent``/``response`` when given, and the change joins the flushes' undo step. ``region``
+    (an :class:`agent_doc.stream.Region`) gives both: the region cut out of the buffer text,
+    then the usual merge (its in-place fallback when the user typed inside the region).
     """
-    editors = live_editors(project, doc)
+    if region is not None and compose is None:
+        compose, strip = _final_compose(region, sent, response, session_id, doc)
+    stream = _STREAMS.pop(os.path.realpath(doc), None)
+    # an editor that failed during the stream is not waited for again: the file gets it
+    editors = [e for e in live_editors(project, doc)
+               if stream is None or e["pid"] not in stream["skip"]]
     if not editors:
         return None
     from agent_doc.cycle import (
@@ -340,7 +400,10 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
                         try:
                             out = _apply_once(client, real, doc, sent=sent, ours=ours,
                                               session_id=session_id, notes=notes,
-                                              deadline=deadline, wall_deadline=wall_deadline)
+                                              deadline=deadline, wall_deadline=wall_deadline,
+                                              compose=compose, strip=strip,
+                                              stream=None if stream is None else
+                                              {"id": stream["id"], "final": True})
                         except _Retry:
                             continue
                         break
@@ -367,6 +430,92 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
 
             return SubmitResult("answered", response, conflicts, _sha(written))
     return None
+
+
+#: the streamed answers this process is flushing into an editor (issue 16), by the
+#: document's real path: {"id": token joining the flushes' undo steps, "skip": {pid, ...} of
+#: editors that failed during this answer (the rest of it goes to disk at once)}
+_STREAMS: dict[str, dict[str, Any]] = {}
+
+
+def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any], *,
+                    strip: Callable[[str], str | None] | None = None) -> bool | None:
+    """Show a streamed answer's progress in the live buffer (one flush, issue 16).
+
+    ``compose(text) -> str`` is the pure "current text -> text to show" of :mod:`agent_doc
+    .stream` (it takes our streaming region out and merges the partial answer in again); it is
+    applied to the buffer text (unsaved typing included) and the result goes in as hunks with
+    the same compare-and-swap as :func:`apply_in_editor`, then Neovim saves the buffer.
+    ``strip`` is accepted for symmetry with :func:`apply_in_editor` and not used here.
+
+    True: the editor shows it (and saved it). None: no editor took it — none registered, the
+    buffer not loaded, or the editor did not answer within :func:`editor_timeout` (an editor
+    that failed once is not asked again during this answer, so a frozen editor costs the stream
+    one bound, not one per flush) — then the caller writes the flush to disk.
+
+    Flushes are saved to disk by the editor (``:write!``), like the final write. Why: the
+    buffer and the file stay one version, so (1) when a later flush or the final write falls
+    back to disk (the editor froze), the file's change is merged into the buffer later against
+    a base that already holds our region — the partial region is replaced cleanly instead of
+    conflicting with the disk's answer, and no "file changed" prompt is needed for an
+    unmodified buffer; (2) if ``run`` dies mid-stream, the file holds exactly a region the
+    journal describes (it is written before each flush), which the next ``run``/``recover``
+    settles, and a crash of the editor loses nothing of the answer either. Not saving would
+    leave the partial answer only in the editor's memory, with a modified buffer whose every
+    later merge with the disk conflicts. The file is never torn by us: Neovim writes it as it
+    does for ``:w`` (with its 'writebackup' copy), under the document lock.
+
+    The caller holds the document lock (it is re-entrant; taken here too, so a caller that does
+    not is still safe).
+    """
+    real = os.path.realpath(doc)
+    state = _STREAMS.get(real)
+    if state is None:
+        state = _STREAMS[real] = {"id": os.urandom(6).hex(), "skip": set()}
+    editors = [e for e in live_editors(project, doc) if e["pid"] not in state["skip"]]
+    if not editors or not _writable(real):
+        return None
+    from agent_doc.editors.rpc import Client, EditorError, EditorGone, EditorTimeout
+
+    bound = editor_timeout()
+    with project.doc_lock(doc):
+        for editor in editors:
+            deadline = time.monotonic() + bound
+            wall_deadline = time.time() + bound
+            try:
+                with Client(editor["server"], deadline=deadline) as client:
+                    for _round in range(MAX_CAS):
+                        try:
+                            out = _apply_once(client, real, doc, sent="", ours=None,
+                                              session_id=None, notes={}, deadline=deadline,
+                                              wall_deadline=wall_deadline, compose=compose,
+                                              stream={"id": state["id"], "final": False})
+                        except _Retry:
+                            continue
+                        break
+                    else:
+                        raise EditorTimeout("the buffer kept changing")
+            except (EditorGone, EditorTimeout, EditorError, BusyError) as exc:
+                state["skip"].add(editor["pid"])
+                _say(f"[editor] could not show the answer in the buffer of "
+                     f"{editor.get('editor', 'the')} editor (pid {editor['pid']}): {exc}; "
+                     "streaming into the file instead")
+                continue
+            if out is None:
+                state["skip"].add(editor["pid"])
+                continue
+            try:
+                mark_saved(project, doc, read_bytes(real))
+            except OSError:
+                pass
+            return True
+    return None
+
+
+def _writable(path: str) -> bool:
+    from agent_doc.cycle import _writable as writable
+
+    return writable(path)
 
 
 def pull_into_editor(doc: str, *, pid: int | None = None) -> bool:
