@@ -5,6 +5,7 @@ tests/test_stream_cli.py."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 from agent_doc.cycle import clean_response, response_block
@@ -92,10 +93,10 @@ def test_typing_inside_the_region_falls_back_and_keeps_the_typing() -> None:
     region.wrote(disk, "It is")
     typed = disk.replace("It is\n", "It is\nMY NOTE\n")
     assert region.user_only(typed) is None
-    disk2, conflicts = region.compose(typed, "It is 4.", final=False)
+    disk2, _conflicts = region.compose(typed, "It is 4.", final=False)
     assert region.fallback
     region.wrote(disk2, "It is 4.")
-    final, conflicts = region.compose(disk2, "It is 4. Done.", final=True)
+    final, _conflicts = region.compose(disk2, "It is 4. Done.", final=True)
     assert "MY NOTE" in final
     assert marker("eeeeeeee") not in final
     assert "Done." in final
@@ -115,7 +116,7 @@ def test_recovering_process_without_last_written_cuts_an_unmatched_region() -> N
 def test_display_text_is_prefix_stable_and_cleans_like_clean_response() -> None:
     raw = "\n\n## Assistant\n\nHello\r\nworld  \n\nmore text\n\n"
     shown = [display_text(raw[:i]) for i in range(len(raw) + 1)]
-    for a, b in zip(shown, shown[1:], strict=False):
+    for a, b in itertools.pairwise(shown):
         assert b.startswith(a), (a, b)
     assert shown[-1] == clean_response(raw)
     assert display_text("## Assis") == ""  # may still become the heading: held back

@@ -243,8 +243,19 @@ class Region:
 
     def _recover_unmatched(self, current: str, answer: str, final: bool) -> tuple[str, int]:
         """No text of ours to merge against (a recovering process) and the region is not as
-        we wrote it: cut from the last ``## Assistant`` heading before the marker to the end
-        of the marker's region, as far as it is recognisable; else only the marker line."""
+        we wrote it: :meth:`withdraw` it as far as it is recognisable, then merge as usual."""
+        user = self.withdraw(current)
+        block = response_block(self.sent, answer) if final else streaming_block(
+            self.sent, answer, self.boundary)
+        return merge_into(user, self.sent, self.sent + block)
+
+    def withdraw(self, current: str) -> str:
+        """``current`` without our region: exactly when it is as we wrote it; else from the
+        last ``## Assistant`` heading before the marker to the end of the marker's region
+        (the next ``## User`` heading); else only the marker line. No marker: unchanged."""
+        user = self.user_only(current)
+        if user is not None:
+            return user
         from agent_doc.cycle import _ASSISTANT_HEADING
 
         nl = self.nl
@@ -253,8 +264,8 @@ class Region:
         post = f"{nl}{nl}## User{nl}{nl}"
         end = pos + len(mark)
         end = end + len(post) if current.startswith(post, end) else end
-        head = pos
         line_start = current.rfind("\n", 0, pos) + 1
+        head = -1
         scan = line_start
         while scan > 0:
             prev = current.rfind("\n", 0, scan - 1) + 1
@@ -262,16 +273,13 @@ class Region:
                 head = prev
                 break
             scan = prev
-        if head == pos:  # no heading: drop the marker line only
-            user = current[:line_start] + current[end:]
-        else:
-            # the blank line (or lead) before the heading belongs to the region too
-            while head > 0 and current[head - 1] in "\r\n" and current[:head].endswith(nl * 2):
-                head -= len(nl)
-            user = current[:head] + current[end:]
-        block = response_block(self.sent, answer) if final else streaming_block(
-            self.sent, answer, self.boundary)
-        return merge_into(user, self.sent, self.sent + block)
+        if head < 0:  # no heading: drop the marker line only
+            eol = current.find("\n", pos)
+            return current[:line_start] + (current[eol + 1:] if eol >= 0 else "")
+        # the blank line before the heading belongs to the region too
+        if current[:head].endswith(nl * 2):
+            head -= len(nl)
+        return current[:head] + current[end:]
 
     def wrote(self, text: str, partial: str) -> None:
         """Record a successful flush: ``text`` is on disk, showing ``partial``."""
