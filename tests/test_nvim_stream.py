@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,157 @@ def test_editor_frozen_mid_stream_goes_to_disk_and_loses_nothing(nvim: str, tmp_
         nv.wait_for(lambda: doc.read_text() == nv.text(), what="the buffer saved")
         assert text == stream.non_streamed(stream.sent + "unsaved typing t0001\n", answer)
         print(f"flush after the failed one returned in {skipped * 1000:.1f} ms (skipped)")
+
+
+# -- end to end: `agent-doc run` with a streaming agent ------------------------------------
+
+AGENT = r'''
+import os, sys, time
+d = sys.argv[1]
+sys.stdin.read()
+open(os.path.join(d, "started"), "w").close()
+lines = ["Streamed line one.", "Streamed line two.", "Streamed line three, the last."]
+for i, line in enumerate(lines):
+    print(line, flush=True)
+    if i < len(lines) - 1:  # wait for the test before the next line: no timing involved
+        while not os.path.exists(os.path.join(d, f"go{i + 1}")):
+            time.sleep(0.01)
+'''
+ANSWER = "Streamed line one.\nStreamed line two.\nStreamed line three, the last."
+
+
+def make_run_project(root: Path) -> tuple[Path, Path]:
+    """A trusted project whose agent `fake` streams ANSWER line by line; (document, the
+    agent's folder of go files)."""
+    from conftest import trust_project
+
+    (root / ".agent-doc").mkdir(parents=True)
+    d = root / "agent"
+    d.mkdir()
+    (d / "agent.py").write_text(AGENT)
+    (root / ".agent-doc" / "config.toml").write_text(
+        f'[agents.fake]\ncommand = "{sys.executable}"\nargs = ["{d / "agent.py"}", "{d}"]\n'
+        'protocol = "text"\n')
+    trust_project(root)
+    doc = root / "doc.md"
+    subprocess.run([*agent_doc_cmd(), "init", str(doc), "Streaming", "--agent", "fake"],
+                   check=True, capture_output=True)
+    with open(doc, "a") as f:
+        f.write("The question q0000\n")
+    return doc, d
+
+
+def start_run(doc: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*agent_doc_cmd(), "run", str(doc), *extra], cwd=doc.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_file(path: Path, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def non_streamed_run(tmp_path: Path, initial: str, user_text: str) -> str:
+    """The same answer with `run --no-stream` in a twin project (no editor), the user's text
+    saved while the agent answers: the document it ends with."""
+    doc, d = make_run_project(tmp_path / "twin")
+    doc.write_text(initial)
+    proc = start_run(doc, "--no-stream")
+    wait_file(d / "started", "the twin's agent")
+    doc.write_text(user_text)
+    for i in (1, 2):
+        (d / f"go{i}").touch()
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return doc.read_text()
+
+
+def test_run_streams_into_the_buffer_while_the_user_types(nvim: str, tmp_path: Path) -> None:
+    doc, d = make_run_project(tmp_path / "proj")
+    initial = doc.read_text()
+    with Nvim(nvim, [doc], cwd=str(doc.parent)) as nv:
+        nv.wait_registered(doc)
+        nv.command("set lines=60")  # the whole document fits: no scrolling to follow the cursor
+        proc = start_run(doc)
+        try:
+            # the first line is in the buffer while the agent still waits for go1
+            nv.wait_for(lambda: "Streamed line one." in nv.text(), what="the first chunk")
+            assert proc.poll() is None and "Streamed line two." not in nv.text()
+            assert doc.read_text() == nv.text()  # the flush was saved by the editor
+            nv.input("gg/^# Streaming<CR>otyped above t0001<Esc>")
+            nv.input("Gotyped below t0002<Esc>")
+            nv.input("Gotyped in insert t0003")  # and stays in insert mode across a flush
+            settle(nv)
+            seen = view(nv)
+            (d / "go1").touch()
+            nv.wait_for(lambda: "Streamed line two." in nv.text(), what="the second chunk")
+            assert view(nv) == seen  # the cursor stayed on the line being typed
+            assert nv.request("nvim_get_mode")["mode"] == "i"
+            nv.input(" more t0004<Esc>")
+            settle(nv)
+            (d / "go2").touch()
+            _out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        final = nv.text()
+        assert final == doc.read_text()
+        assert "agent:boundary" not in final
+        for typed in ("typed above t0001", "typed below t0002", "typed in insert t0003 more t0004"):
+            assert final.count(typed + "\n") == 1, (typed, final)
+        assert final.index("The question q0000") < final.index("Streamed line three") \
+            < final.index("typed below t0002")
+        nv.input("u")
+        nv.wait_for(lambda: nv.text() != final, what="undo")
+        undone = nv.text()
+        assert "Streamed line" not in undone and "## Assistant" not in undone
+        for typed in ("typed above t0001", "typed below t0002", "typed in insert t0003 more t0004"):
+            assert undone.count(typed + "\n") == 1, (typed, undone)
+    # byte-identical to the same answer without streaming, the same typing saved meanwhile
+    assert final == non_streamed_run(tmp_path, initial, undone)
+
+
+def test_run_with_the_editor_frozen_mid_stream(nvim: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_DOC_EDITOR_TIMEOUT", "0.3")
+    doc, d = make_run_project(tmp_path / "proj")
+    initial = doc.read_text()
+    with Nvim(nvim, [doc], cwd=str(doc.parent)) as nv:
+        nv.wait_registered(doc)
+        proc = start_run(doc)
+        try:
+            nv.wait_for(lambda: "Streamed line one." in nv.text(), what="the first chunk")
+            nv.input("Gounsaved typing t0001<Esc>")
+            settle(nv)
+            os.kill(nv.pid, signal.SIGSTOP)
+            try:
+                (d / "go1").touch()
+                deadline = time.monotonic() + 60
+                while "Streamed line two." not in doc.read_text():  # the disk path took it
+                    assert time.monotonic() < deadline, "the second chunk never reached the file"
+                    time.sleep(0.02)
+                (d / "go2").touch()
+                _out, err = proc.communicate(timeout=120)
+                assert proc.returncode == 0, err
+                assert "could not show the answer in the buffer" in err, err
+            finally:
+                os.kill(nv.pid, signal.SIGCONT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        on_disk = doc.read_text()
+        assert "agent:boundary" not in on_disk
+        assert on_disk == non_streamed_run(tmp_path, initial, initial)
+        # the editor wakes up with its unsaved typing: the file's answer is merged in
+        nv.command("checktime")
+        nv.wait_for(lambda: "Streamed line three" in nv.text(), what="the answer in the buffer")
+        nv.wait_for(lambda: doc.read_text() == nv.text(), what="the buffer saved")
+        text = nv.text()
+        assert text.count("unsaved typing t0001\n") == 1 and "<<<<<<<" not in text
+        assert text.count("Streamed line one.") == 1 and "agent:boundary" not in text
