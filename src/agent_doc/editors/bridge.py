@@ -37,11 +37,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 from agent_doc.project import Project, doc_hash
 from safefile import BusyError, atomic_write, read_bytes, read_settled, unlink_state
+
+TYPE_CHECKING = False  # `typing` costs ~5-15 ms of import on the first streamed flush
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+    from typing import Any
 
 #: the whole editor attempt (connect, read, apply, save) must finish within this many seconds
 EDITOR_TIMEOUT = 0.8
@@ -292,7 +295,10 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
     new_lines, new_eol = _split(final, nl)
     args: list[Any] = [real, tick, hunks_between(old_lines, new_lines), new_eol, wall_deadline]
     if stream is not None:
-        sent_stream = {"id": stream["id"], "final": bool(stream.get("final"))}
+        # the answer's identity for joining undo steps: its boundary marker (a flush shows it;
+        # the final write gets it from the region), so two answers never join
+        sid = stream.get("id") or _boundary_in(final) or ""
+        sent_stream = {"id": sid, "final": bool(stream.get("final"))}
         if stream.get("final") and strip is not None:
             # two steps: the region out (user_only), then the answer in: `u` after it leaves
             # the user's text with no trace of the answer
@@ -359,10 +365,9 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
     """
     if region is not None and compose is None:
         compose, strip = _final_compose(region, sent, response, session_id, doc)
-    stream = _STREAMS.pop(os.path.realpath(doc), None)
+    failed = _STREAMS.pop(os.path.realpath(doc), {}) if region is not None else {}
     # an editor that failed during the stream is not waited for again: the file gets it
-    editors = [e for e in live_editors(project, doc)
-               if stream is None or e["pid"] not in stream["skip"]]
+    editors = [e for e in live_editors(project, doc) if not _skipped(failed, e["pid"])]
     if not editors:
         return None
     from agent_doc.cycle import (
@@ -402,8 +407,8 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
                                               session_id=session_id, notes=notes,
                                               deadline=deadline, wall_deadline=wall_deadline,
                                               compose=compose, strip=strip,
-                                              stream=None if stream is None else
-                                              {"id": stream["id"], "final": True})
+                                              stream=None if region is None else
+                                              {"id": region.boundary, "final": True})
                         except _Retry:
                             continue
                         break
@@ -432,26 +437,43 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
     return None
 
 
-#: the streamed answers this process is flushing into an editor (issue 16), by the
-#: document's real path: {"id": token joining the flushes' undo steps, "skip": {pid, ...} of
-#: editors that failed during this answer (the rest of it goes to disk at once)}
-_STREAMS: dict[str, dict[str, Any]] = {}
+#: editors that failed during a streamed answer (issue 16), by the document's real path:
+#: {pid: time.monotonic() of the failure}; for SKIP_FAILED seconds the flushes of that document
+#: go to disk at once instead of waiting for the editor again (a frozen editor costs a long
+#: stream one bound every SKIP_FAILED seconds, not one per flush)
+_STREAMS: dict[str, dict[int, float]] = {}
+SKIP_FAILED = 10.0
 
 
-def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any], *,
-                    strip: Callable[[str], str | None] | None = None) -> bool | None:
+def _skipped(failed: dict[int, float], pid: int) -> bool:
+    at = failed.get(pid)
+    return at is not None and time.monotonic() - at < SKIP_FAILED
+
+
+def _boundary_in(text: str) -> str | None:
+    from agent_doc.stream import MARKER_PREFIX, MARKER_SUFFIX
+
+    at = text.rfind(MARKER_PREFIX)
+    if at < 0:
+        return None
+    end = text.find(MARKER_SUFFIX, at)
+    return text[at + len(MARKER_PREFIX):end] if end > at else None
+
+
+def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any]) -> bool | None:
     """Show a streamed answer's progress in the live buffer (one flush, issue 16).
 
     ``compose(text) -> str`` is the pure "current text -> text to show" of :mod:`agent_doc
     .stream` (it takes our streaming region out and merges the partial answer in again); it is
     applied to the buffer text (unsaved typing included) and the result goes in as hunks with
     the same compare-and-swap as :func:`apply_in_editor`, then Neovim saves the buffer.
-    ``strip`` is accepted for symmetry with :func:`apply_in_editor` and not used here.
 
     True: the editor shows it (and saved it). None: no editor took it — none registered, the
     buffer not loaded, or the editor did not answer within :func:`editor_timeout` (an editor
-    that failed once is not asked again during this answer, so a frozen editor costs the stream
-    one bound, not one per flush) — then the caller writes the flush to disk.
+    that failed is not asked again for ``SKIP_FAILED`` seconds, so a frozen editor costs the
+    stream one bound now and then, not one per flush) — then the caller writes the flush to
+    disk. The flushes of one answer (recognised by its boundary marker) and its final write
+    are one undo step in the buffer (see the plugin's ``_bridge_put``).
 
     Flushes are saved to disk by the editor (``:write!``), like the final write. Why: the
     buffer and the file stay one version, so (1) when a later flush or the final write falls
@@ -469,10 +491,8 @@ def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any], *
     not is still safe).
     """
     real = os.path.realpath(doc)
-    state = _STREAMS.get(real)
-    if state is None:
-        state = _STREAMS[real] = {"id": os.urandom(6).hex(), "skip": set()}
-    editors = [e for e in live_editors(project, doc) if e["pid"] not in state["skip"]]
+    failed = _STREAMS.setdefault(real, {})
+    editors = [e for e in live_editors(project, doc) if not _skipped(failed, e["pid"])]
     if not editors or not _writable(real):
         return None
     from agent_doc.editors.rpc import Client, EditorError, EditorGone, EditorTimeout
@@ -489,20 +509,20 @@ def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any], *
                             out = _apply_once(client, real, doc, sent="", ours=None,
                                               session_id=None, notes={}, deadline=deadline,
                                               wall_deadline=wall_deadline, compose=compose,
-                                              stream={"id": state["id"], "final": False})
+                                              stream={"final": False})
                         except _Retry:
                             continue
                         break
                     else:
                         raise EditorTimeout("the buffer kept changing")
             except (EditorGone, EditorTimeout, EditorError, BusyError) as exc:
-                state["skip"].add(editor["pid"])
+                failed[editor["pid"]] = time.monotonic()
                 _say(f"[editor] could not show the answer in the buffer of "
                      f"{editor.get('editor', 'the')} editor (pid {editor['pid']}): {exc}; "
                      "streaming into the file instead")
                 continue
             if out is None:
-                state["skip"].add(editor["pid"])
+                failed[editor["pid"]] = time.monotonic()
                 continue
             try:
                 mark_saved(project, doc, read_bytes(real))
@@ -510,6 +530,18 @@ def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any], *
                 pass
             return True
     return None
+
+
+def warm_up() -> None:
+    """Load what the first flush needs (the RPC client: msgpack, ~10-30 ms) in a background
+    thread while the agent starts, so the first token is not delayed by imports."""
+    import threading
+
+    def load() -> None:
+        import agent_doc.diff
+        import agent_doc.editors.rpc  # noqa: F401
+
+    threading.Thread(target=load, name="agent-doc-editor-warm-up", daemon=True).start()
 
 
 def _writable(path: str) -> bool:
