@@ -195,7 +195,7 @@ def first_token_latency(nv: Nvim | None, doc: Path, d: Path, runs: int) -> list[
         _o, err = proc.communicate(timeout=60)
         if proc.returncode != 0:
             raise SystemExit(f"run failed: {err}")
-        if nv is not None and "could not show" in err:
+        if nv is not None and "could not write into the buffer" in err:
             raise SystemExit(f"the editor did not take a flush: {err}")
         out.append((seen_ns - t0) / 1e6)
     return out

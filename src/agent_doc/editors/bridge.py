@@ -517,9 +517,9 @@ def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any]) -
                         raise EditorTimeout("the buffer kept changing")
             except (EditorGone, EditorTimeout, EditorError, BusyError) as exc:
                 failed[editor["pid"]] = time.monotonic()
-                _say(f"[editor] could not show the answer in the buffer of "
+                _say(f"[editor] could not write into the buffer of "
                      f"{editor.get('editor', 'the')} editor (pid {editor['pid']}): {exc}; "
-                     "streaming into the file instead")
+                     "streaming the answer into the file instead")
                 continue
             if out is None:
                 failed[editor["pid"]] = time.monotonic()
@@ -532,9 +532,12 @@ def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any]) -
     return None
 
 
-def warm_up() -> None:
-    """Load what the first flush needs (the RPC client: msgpack, ~10-30 ms) in a background
-    thread while the agent starts, so the first token is not delayed by imports."""
+def warm_up(doc: str, project: Project) -> None:
+    """When an editor has ``doc`` open: load what the first flush needs (the RPC client,
+    msgpack: ~10-30 ms) in a background thread while the agent starts, so the first token is
+    not delayed by imports. Nothing when no live editor is registered."""
+    if not live_editors(project, doc):
+        return
     import threading
 
     def load() -> None:
