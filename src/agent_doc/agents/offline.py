@@ -31,7 +31,7 @@ _STRUCTURE = re.compile(r"^\s{0,3}##\s+(User|Assistant)\s*$")
 _SESSION_LINE = re.compile(r"^(?:agent_doc_session|session)\s*:\s*['\"]?([^'\"#\s]+)")
 _QUESTION_PREFIX = re.compile(r"^\s*(?:>\s*)*(?:[-*+]\s+|\d+[.)]\s+)?(?:\[[ xX]\]\s+)?")
 #: seconds between two streamed pieces (env ``AGENT_DOC_OFFLINE_STREAM_DELAY`` overrides)
-STREAM_DELAY = 0.02
+STREAM_DELAY = 0.01
 _PIECE = re.compile(r"\s*\S+")
 
 
