@@ -323,26 +323,17 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
 def _final_compose(region: Any, sent: str, response: str, session_id: str | None, doc: str
                    ) -> tuple[Callable[[str], tuple[str, int]], Callable[[str], str | None]]:
     """The final write of a streamed answer as ``compose`` and ``strip`` for the buffer: the
-    same computation as the disk path's (:func:`agent_doc.cycle._apply` with a region)."""
-    from agent_doc.cycle import _final_for, _with_resume, response_block
-    from agent_doc.errors import FrontmatterError
+    disk path's own computation (:func:`agent_doc.cycle.final_text` with the region)."""
+    from agent_doc.cycle import final_text
 
-    ours = sent + response_block(sent, response)
     notes: dict[str, Any] = {}
 
     def strip(current: str) -> str | None:
         return None if region.fallback else region.user_only(current)
 
     def compose(current: str) -> tuple[str, int]:
-        user = strip(current)
-        if user is not None:
-            return _final_for(user, sent, ours, session_id, doc, notes)
-        text, conflicts = region.compose(current, response, final=True)
-        try:
-            text = _with_resume(text, session_id, doc)
-        except FrontmatterError:
-            pass  # the disk path warns about it; the text is right without `resume`
-        return text, conflicts
+        return final_text(current, sent=sent, response=response, session_id=session_id,
+                          doc=doc, region=region, notes=notes)
 
     return compose, strip
 
