@@ -26,6 +26,18 @@ paths has confirmed it. The apply request also carries the deadline, and the plu
 once passed, so a frozen editor that wakes up late does not apply an answer the disk path
 already wrote.
 
+Streamed answers (issue 16): :func:`flush_in_editor` shows each flush of a growing answer the
+same way (read, ``compose`` from :mod:`agent_doc.stream`, hunks, compare-and-swap), and the
+final write (:func:`apply_in_editor` with the stream's region) ends it; in the buffer the
+flushes and the final write are one undo step. **Flushes are saved by the editor** like the
+final write: the buffer and the file stay one version, so a later fall-back to disk (the
+editor froze) merges cleanly into the buffer when it wakes (its base already holds our
+region), a crash of ``run`` leaves on disk exactly a region the journal (written before each
+flush) describes — settled by the next ``run``/``recover`` — and a crash of the editor loses
+nothing of the answer. Not saving would keep the partial answer only in the editor's memory
+and make every later merge of the buffer with the file conflict (partial vs. answer); see
+:func:`flush_in_editor`.
+
 The registration files are state: read, written and removed with the project root as
 ``state_root`` (:mod:`safefile.state`), so a link planted under ``.agent-doc/editors/`` is
 never followed (a linked registration is ignored, never written through).
