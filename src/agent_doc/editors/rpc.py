@@ -10,10 +10,8 @@ socket, a packer and an unpacker. Notifications Neovim may send in between are s
 
 from __future__ import annotations
 
-# the C module, not `socket`: that one imports selectors and builds enums (~3-15 ms), paid by
-# the first flush of a streamed answer (issue 16); `_socket.socket` has every method used here
-import _socket
 import os
+import socket
 import time
 
 import msgpack
@@ -47,14 +45,14 @@ class Client:
         self._sock = self._connect(address, deadline)
 
     @staticmethod
-    def _connect(address: str, deadline: float) -> _socket.socket:
+    def _connect(address: str, deadline: float) -> socket.socket:
         if os.path.sep in address or not _is_tcp(address):
-            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             target: Any = address
         else:
             host, _, port = address.rpartition(":")
-            sock = _socket.socket(_socket.AF_INET6 if ":" in host else _socket.AF_INET,
-                                  _socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                  socket.SOCK_STREAM)
             target = (host.strip("[]"), int(port))
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         try:
