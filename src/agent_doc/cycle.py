@@ -788,7 +788,19 @@ def stream_enabled(options_stream: bool | None, project: Project) -> tuple[bool,
     from agent_doc.config import stream_settings
 
     enabled, interval = stream_settings(project.root)
-    return (True if options_stream else enabled), interval
+    enabled = True if options_stream else enabled
+    return enabled and _editors_take_streams(project), interval
+
+
+def _editors_take_streams(project: Project) -> bool:
+    """False while an editor with the plugin may hold the document in a live buffer and the
+    editor bridge cannot show a streaming answer there (``flush_in_editor``): flushes on disk
+    would fight the buffer, so the answer is written whole, into the buffer, as before."""
+    if not os.path.isdir(os.path.join(project.state_dir, "editors")):
+        return True
+    from agent_doc.editors import bridge
+
+    return hasattr(bridge, "flush_in_editor")
 
 
 class _Streamer:
@@ -1446,6 +1458,18 @@ def write_stream(
             )
     if interval is None:
         interval = stream_enabled(True, project)[1]
+    head = _read_head(fd)
+    if head is None or head[1]:  # all of it at once (a heredoc, a file): as without a pipe
+        data = b"" if head is None else head[0]
+        try:
+            whole = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AgentDocError(
+                f"the response for {path} on standard input is not valid UTF-8 "
+                f"(byte {exc.start})",
+                hint="send UTF-8 text",
+            ) from None
+        return write_response(path, whole, session_id=session_id)
     with project.submit_lock(doc, timeout=submit_wait()):
         applied = _apply_left_pending(doc, project)
         with project.doc_lock(doc):
@@ -1458,9 +1482,11 @@ def write_stream(
                              doc_session=parsed.session, reserve=None, interval=interval)
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         chunks: list[str] = []
+        first: bytes | None = head[0]
         try:
             while True:
-                data = os.read(fd, 65536)
+                data, first = (first, None) if first is not None else (os.read(fd, 65536),
+                                                                       None)
                 piece = decoder.decode(data, final=not data)
                 if piece:
                     chunks.append(piece)
@@ -1493,6 +1519,26 @@ def write_stream(
     result.pending_applied = applied
     _say(f"Response appended to {path}")
     return result
+
+
+#: a pipe that pauses longer than this before EOF streams (`write`); else it is read whole
+WRITE_STREAM_GRACE = 0.05
+
+
+def _read_head(fd: int) -> tuple[bytes, bool] | None:
+    """Read what ``fd`` delivers without pausing: ``(data, at EOF)``; None for no data at
+    all. A heredoc or a fast writer reaches EOF here and is written as without streaming."""
+    import select
+
+    head: list[bytes] = []
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            return (b"".join(head), True) if head else None
+        head.append(data)
+        ready, _w, _x = select.select([fd], [], [], WRITE_STREAM_GRACE)
+        if not ready:
+            return b"".join(head), False
 
 
 def recover(path: str | os.PathLike[str]) -> SubmitResult | None:
