@@ -382,3 +382,32 @@ def test_run_with_the_editor_frozen_mid_stream(nvim: str, tmp_path: Path,
         text = nv.text()
         assert text.count("unsaved typing t0001\n") == 1 and "<<<<<<<" not in text
         assert text.count("Streamed line one.") == 1 and "agent:boundary" not in text
+
+
+def test_run_with_the_editor_killed_mid_stream(nvim: str, tmp_path: Path) -> None:
+    """The editor dies (SIGKILL) after the first flush: the rest streams into the file, whose
+    end state is the non-streamed one (the first flush was saved by the editor, so the file
+    was never behind what the buffer showed)."""
+    doc, d = make_run_project(tmp_path / "proj")
+    initial = doc.read_text()
+    nv = Nvim(nvim, [doc], cwd=str(doc.parent))
+    try:
+        nv.wait_registered(doc)
+        proc = start_run(doc)
+        try:
+            nv.wait_for(lambda: "Streamed line one." in nv.text(), what="the first chunk")
+            assert "Streamed line one." in doc.read_text()  # saved with the flush
+            os.kill(nv.pid, signal.SIGKILL)
+            nv.proc.wait(timeout=30)
+            for i in (1, 2):
+                (d / f"go{i}").touch()
+            _out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    finally:
+        nv.stop()
+    assert doc.read_text() == non_streamed_run(tmp_path, initial, initial)
+    assert list((doc.parent / ".agent-doc" / "editors").glob("*.json")) == []
