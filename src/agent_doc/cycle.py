@@ -821,6 +821,10 @@ class _Streamer:
         self.journaled = False
         self._warned: set[str] = set()
         self.flusher = Flusher(self._flush, interval)
+        if os.path.isdir(os.path.join(project.state_dir, "editors")):  # (Neovim helper)
+            from agent_doc.editors import bridge  # its RPC client loads while the agent starts
+
+            bridge.warm_up(doc, project)
 
     def record(self, response: str, *, complete: bool, session_id: str | None = None,
                flushed: list[int] | None = None) -> dict[str, Any]:

@@ -26,6 +26,18 @@ paths has confirmed it. The apply request also carries the deadline, and the plu
 once passed, so a frozen editor that wakes up late does not apply an answer the disk path
 already wrote.
 
+Streamed answers (issue 16): :func:`flush_in_editor` shows each flush of a growing answer the
+same way (read, ``compose`` from :mod:`agent_doc.stream`, hunks, compare-and-swap), and the
+final write (:func:`apply_in_editor` with the stream's region) ends it; in the buffer the
+flushes and the final write are one undo step. **Flushes are saved by the editor** like the
+final write: the buffer and the file stay one version, so a later fall-back to disk (the
+editor froze) merges cleanly into the buffer when it wakes (its base already holds our
+region), a crash of ``run`` leaves on disk exactly a region the journal (written before each
+flush) describes — settled by the next ``run``/``recover`` — and a crash of the editor loses
+nothing of the answer. Not saving would keep the partial answer only in the editor's memory
+and make every later merge of the buffer with the file conflict (partial vs. answer); see
+:func:`flush_in_editor`.
+
 The registration files are state: read, written and removed with the project root as
 ``state_root`` (:mod:`safefile.state`), so a link planted under ``.agent-doc/editors/`` is
 never followed (a linked registration is ignored, never written through).
@@ -36,11 +48,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
 
 from agent_doc.errors import say as _say
 from agent_doc.project import Project, doc_hash
 from safefile import BusyError, atomic_write, read_bytes, read_settled, unlink_state
+
+TYPE_CHECKING = False  # `typing` costs ~5-15 ms of import on the first streamed flush
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+    from typing import Any
 
 #: the whole editor attempt (connect, read, apply, save) must finish within this many seconds
 EDITOR_TIMEOUT = 0.8
@@ -248,9 +264,14 @@ class _Retry(Exception):
 
 def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None,
                 session_id: str | None, notes: dict[str, Any], deadline: float,
-                wall_deadline: float) -> tuple[str, int] | None:
+                wall_deadline: float, compose: Callable[[str], Any] | None = None,
+                strip: Callable[[str], str | None] | None = None,
+                stream: dict[str, Any] | None = None) -> tuple[str, int] | None:
     """One read-merge-apply round; ``(final text, conflicts)``, None if the buffer is not
-    loaded there; raises _Retry when the user typed in between."""
+    loaded there; raises _Retry when the user typed in between. ``compose`` (a streamed answer,
+    issue 16) replaces the merge with ``sent``/``ours``: buffer text -> text to show; ``strip``
+    (buffer text -> that text without our streaming region) lets the final write come as two
+    undo steps when the user typed during the stream (see the plugin's ``_bridge_put``)."""
     from agent_doc.cycle import _decode, _final_for
     from agent_doc.merge import merge3way
 
@@ -270,15 +291,32 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
             # the file changed behind the editor's back: take that change into the buffer too
             m = merge3way(saved, disk, buffer_text)
             theirs, conflicts = m.text, m.conflicts
-    if ours is None:  # no answer: only bring the disk's change into the buffer (pull)
+    if compose is not None:
+        shown = compose(theirs)
+        final, more = (shown, 0) if isinstance(shown, str) else (shown[0], int(shown[1]))
+    elif ours is None:  # no answer: only bring the disk's change into the buffer (pull)
         final, more = theirs, 0
     else:
         final, more = _final_for(theirs, sent, ours, session_id, doc, notes)
     old_lines, _eol = _split(buffer_text, nl)
     new_lines, new_eol = _split(final, nl)
-    hunks = hunks_between(old_lines, new_lines)
+    args: list[Any] = [real, tick, hunks_between(old_lines, new_lines), new_eol, wall_deadline]
+    if stream is not None:
+        # the answer's identity for joining undo steps: its boundary marker (a flush shows it;
+        # the final write gets it from the region), so two answers never join
+        sid = stream.get("id") or _boundary_in(final) or ""
+        sent_stream = {"id": sid, "final": bool(stream.get("final"))}
+        if stream.get("final") and strip is not None:
+            # two steps: the region out (user_only), then the answer in: `u` after it leaves
+            # the user's text with no trace of the answer
+            user_only = strip(theirs)
+            if isinstance(user_only, str) and user_only != buffer_text:
+                mid_lines, _mid_eol = _split(user_only, nl)
+                sent_stream["pre"] = hunks_between(old_lines, mid_lines)
+                args[2] = hunks_between(mid_lines, new_lines)
+        args.append(sent_stream)
     _restore_read_time(real, got.get("mtime"))
-    res = client.exec_lua(_PUT, [real, tick, hunks, new_eol, wall_deadline], deadline=deadline)
+    res = client.exec_lua(_PUT, args, deadline=deadline)
     status = res.get("status") if isinstance(res, dict) else None
     if status == "retry":
         raise _Retry
@@ -289,15 +327,45 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
     return final, conflicts + more
 
 
+def _final_compose(region: Any, sent: str, response: str, session_id: str | None, doc: str
+                   ) -> tuple[Callable[[str], tuple[str, int]], Callable[[str], str | None]]:
+    """The final write of a streamed answer as ``compose`` and ``strip`` for the buffer: the
+    disk path's own computation (:func:`agent_doc.cycle.final_text` with the region)."""
+    from agent_doc.cycle import final_text
+
+    notes: dict[str, Any] = {}
+
+    def strip(current: str) -> str | None:
+        return None if region.fallback else region.user_only(current)
+
+    def compose(current: str) -> tuple[str, int]:
+        return final_text(current, sent=sent, response=response, session_id=session_id,
+                          doc=doc, region=region, notes=notes)
+
+    return compose, strip
+
+
 def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
-                    session_id: str | None) -> Any:
+                    session_id: str | None, compose: Callable[[str], Any] | None = None,
+                    strip: Callable[[str], str | None] | None = None,
+                    region: Any = None) -> Any:
     """Write the answer into the live buffer of a registered editor and save it there.
 
     Returns the :class:`agent_doc.cycle.SubmitResult`, or None when no editor took it (none
     registered, none answered within the bound, buffer not loaded): then the caller writes to
     disk. Raises nothing for editor trouble; file-system errors propagate like the disk path's.
+
+    After a streamed answer (:func:`flush_in_editor`) this is its final write: ``compose``
+    (buffer text -> final text, our streaming region taken out) replaces the merge with
+    ``sent``/``response`` when given, and the change joins the flushes' undo step. ``region``
+    (an :class:`agent_doc.stream.Region`) gives both: the region cut out of the buffer text,
+    then the usual merge (its in-place fallback when the user typed inside the region).
     """
-    editors = live_editors(project, doc)
+    if region is not None and compose is None:
+        compose, strip = _final_compose(region, sent, response, session_id, doc)
+    failed = _STREAMS.pop(os.path.realpath(doc), {}) if region is not None else {}
+    # an editor that failed during the stream is not waited for again: the file gets it
+    editors = [e for e in live_editors(project, doc) if not _skipped(failed, e["pid"])]
     if not editors:
         return None
     from agent_doc.cycle import (
@@ -335,7 +403,10 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
                         try:
                             out = _apply_once(client, real, doc, sent=sent, ours=ours,
                                               session_id=session_id, notes=notes,
-                                              deadline=deadline, wall_deadline=wall_deadline)
+                                              deadline=deadline, wall_deadline=wall_deadline,
+                                              compose=compose, strip=strip,
+                                              stream=None if region is None else
+                                              {"id": region.boundary, "final": True})
                         except _Retry:
                             continue
                         break
@@ -362,6 +433,122 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
 
             return SubmitResult("answered", response, conflicts, _sha(written))
     return None
+
+
+#: editors that failed during a streamed answer (issue 16), by the document's real path:
+#: {pid: time.monotonic() of the failure}; for SKIP_FAILED seconds the flushes of that document
+#: go to disk at once instead of waiting for the editor again (a frozen editor costs a long
+#: stream one bound every SKIP_FAILED seconds, not one per flush)
+_STREAMS: dict[str, dict[int, float]] = {}
+SKIP_FAILED = 10.0
+
+
+def _skipped(failed: dict[int, float], pid: int) -> bool:
+    at = failed.get(pid)
+    return at is not None and time.monotonic() - at < SKIP_FAILED
+
+
+def _boundary_in(text: str) -> str | None:
+    from agent_doc.stream import MARKER_PREFIX, MARKER_SUFFIX
+
+    at = text.rfind(MARKER_PREFIX)
+    if at < 0:
+        return None
+    end = text.find(MARKER_SUFFIX, at)
+    return text[at + len(MARKER_PREFIX):end] if end > at else None
+
+
+def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any]) -> bool | None:
+    """Show a streamed answer's progress in the live buffer (one flush, issue 16).
+
+    ``compose(text) -> str`` is the pure "current text -> text to show" of :mod:`agent_doc
+    .stream` (it takes our streaming region out and merges the partial answer in again); it is
+    applied to the buffer text (unsaved typing included) and the result goes in as hunks with
+    the same compare-and-swap as :func:`apply_in_editor`, then Neovim saves the buffer.
+
+    True: the editor shows it (and saved it). None: no editor took it — none registered, the
+    buffer not loaded, or the editor did not answer within :func:`editor_timeout` (an editor
+    that failed is not asked again for ``SKIP_FAILED`` seconds, so a frozen editor costs the
+    stream one bound now and then, not one per flush) — then the caller writes the flush to
+    disk. The flushes of one answer (recognised by its boundary marker) and its final write
+    are one undo step in the buffer (see the plugin's ``_bridge_put``).
+
+    Flushes are saved to disk by the editor (``:write!``), like the final write. Why: the
+    buffer and the file stay one version, so (1) when a later flush or the final write falls
+    back to disk (the editor froze), the file's change is merged into the buffer later against
+    a base that already holds our region — the partial region is replaced cleanly instead of
+    conflicting with the disk's answer, and no "file changed" prompt is needed for an
+    unmodified buffer; (2) if ``run`` dies mid-stream, the file holds exactly a region the
+    journal describes (it is written before each flush), which the next ``run``/``recover``
+    settles, and a crash of the editor loses nothing of the answer either. Not saving would
+    leave the partial answer only in the editor's memory, with a modified buffer whose every
+    later merge with the disk conflicts. The file is never torn by us: Neovim writes it as it
+    does for ``:w`` (with its 'writebackup' copy), under the document lock.
+
+    The caller holds the document lock (it is re-entrant; taken here too, so a caller that does
+    not is still safe).
+    """
+    real = os.path.realpath(doc)
+    failed = _STREAMS.setdefault(real, {})
+    editors = [e for e in live_editors(project, doc) if not _skipped(failed, e["pid"])]
+    if not editors or not _writable(real):
+        return None
+    from agent_doc.editors.rpc import Client, EditorError, EditorGone, EditorTimeout
+
+    bound = editor_timeout()
+    with project.doc_lock(doc):
+        for editor in editors:
+            deadline = time.monotonic() + bound
+            wall_deadline = time.time() + bound
+            try:
+                with Client(editor["server"], deadline=deadline) as client:
+                    for _round in range(MAX_CAS):
+                        try:
+                            out = _apply_once(client, real, doc, sent="", ours=None,
+                                              session_id=None, notes={}, deadline=deadline,
+                                              wall_deadline=wall_deadline, compose=compose,
+                                              stream={"final": False})
+                        except _Retry:
+                            continue
+                        break
+                    else:
+                        raise EditorTimeout("the buffer kept changing")
+            except (EditorGone, EditorTimeout, EditorError, BusyError) as exc:
+                failed[editor["pid"]] = time.monotonic()
+                _say(f"[editor] could not write into the buffer of "
+                     f"{editor.get('editor', 'the')} editor (pid {editor['pid']}): {exc}; "
+                     "streaming the answer into the file instead")
+                continue
+            if out is None:
+                failed[editor["pid"]] = time.monotonic()
+                continue
+            try:
+                mark_saved(project, doc, read_bytes(real))
+            except OSError:
+                pass
+            return True
+    return None
+
+
+def warm_up(doc: str, project: Project) -> None:
+    """When an editor has ``doc`` open: load what the first flush needs (the RPC client,
+    msgpack: ~10-30 ms) in a background thread while the agent starts, so the first token is
+    not delayed by imports. Nothing when no live editor is registered."""
+    if not live_editors(project, doc):
+        return
+    import threading
+
+    def load() -> None:
+        import agent_doc.diff
+        import agent_doc.editors.rpc  # noqa: F401
+
+    threading.Thread(target=load, name="agent-doc-editor-warm-up", daemon=True).start()
+
+
+def _writable(path: str) -> bool:
+    from agent_doc.cycle import _writable as writable
+
+    return writable(path)
 
 
 def pull_into_editor(doc: str, *, pid: int | None = None) -> bool:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any
 
 import msgpack
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 
@@ -48,7 +51,8 @@ class Client:
             target: Any = address
         else:
             host, _, port = address.rpartition(":")
-            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                  socket.SOCK_STREAM)
             target = (host.strip("[]"), int(port))
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         try:

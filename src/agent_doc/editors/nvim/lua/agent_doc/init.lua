@@ -27,6 +27,7 @@ M.last_applied_ns = nil -- uv.hrtime() when the last answer went into a buffer
 M._registered = {} -- bufnr -> realpath
 M._saved = {} -- bufnr -> text as last read from / written to disk
 M._mtime = {} -- bufnr -> the file's mtime when the buffer last read or wrote it
+M._stream = {} -- bufnr -> { id, tick }: the streamed answer last flushed into it (issue 16)
 M._timer = nil
 M._queue = {} -- registration jobs run one after the other
 M._queue_busy = false
@@ -306,6 +307,7 @@ function M.unregister(buf)
   M._registered[buf] = nil
   M._saved[buf] = nil
   M._mtime[buf] = nil
+  M._stream[buf] = nil
   if real then
     enqueue({ "editor", "unregister", real, "--pid", tostring(vim.fn.getpid()) })
   end
@@ -348,10 +350,37 @@ function M._bridge_get(real)
   }
 end
 
+-- a new undo block starts here (what `:let &g:undolevels = &g:undolevels` does): our change
+-- never joins the user's insert-mode typing, and typing after it never joins ours
+-- (undo commands act on the current buffer: the callers run inside nvim_buf_call)
+local function undo_break()
+  vim.cmd("let &g:undolevels = &g:undolevels")
+end
+
+local function set_hunks(buf, hunks)
+  -- from the last to the first: the indices of the earlier hunks stay valid
+  for i = #hunks, 1, -1 do
+    local h = hunks[i]
+    if i < #hunks then
+      pcall(vim.cmd, "undojoin")
+    end
+    api.nvim_buf_set_lines(buf, h[1], h[2], false, h[3])
+  end
+end
+
 -- RPC from agent-doc's write-back: apply the hunks if nobody typed since _bridge_get, as one
 -- undo step, then save through the editor. Refused once the caller's deadline has passed (the
 -- caller has then written the file itself).
-function M._bridge_put(real, tick, hunks, eol, deadline)
+--
+-- `stream` (optional) marks a streamed answer (issue 16): { id = <the answer's token>,
+-- final = <the last write of it>, pre = <hunks removing the streaming region, applied
+-- first> }. Each flush joins the previous flush of the same answer into one undo step when
+-- nothing changed the buffer in between (`undojoin`), and so does the final write: `u` then
+-- gives back the buffer as it was before the answer. When the user did type during the
+-- stream, the final write comes as two steps — the region removed (joined to the last flush
+-- if it can), then the whole answer inserted — so that one `u` takes the whole answer out and
+-- leaves every typed character.
+function M._bridge_put(real, tick, hunks, eol, deadline, stream)
   local buf = find_buf(real)
   if not buf then
     return { status = "gone" }
@@ -362,15 +391,27 @@ function M._bridge_put(real, tick, hunks, eol, deadline)
   if api.nvim_buf_get_changedtick(buf) ~= tick then
     return { status = "retry" }
   end
-  local ok, err = pcall(function()
-    -- one undo step: the hunks are applied in one go, from the last to the first
-    for i = #hunks, 1, -1 do
-      local h = hunks[i]
-      if i < #hunks then
-        pcall(vim.cmd, "undojoin")
-      end
-      api.nvim_buf_set_lines(buf, h[1], h[2], false, h[3])
+  if type(stream) ~= "table" then
+    stream = nil
+  end
+  local last = stream and M._stream[buf]
+  local join = last ~= nil and last.id == stream.id and last.tick == tick
+  local ok, err = pcall(api.nvim_buf_call, buf, function()
+    if join then
+      pcall(vim.cmd, "undojoin") -- the newest undo block is our previous flush
+    else
+      undo_break()
     end
+    if stream and type(stream.pre) == "table" and #stream.pre > 0 then
+      set_hunks(buf, stream.pre)
+      if not (join and last.whole) then
+        undo_break() -- the user typed during the stream: the answer goes in as a step of its own
+      else
+        pcall(vim.cmd, "undojoin") -- nobody typed: the stream and the answer are one step
+      end
+    end
+    set_hunks(buf, hunks)
+    undo_break()
     M.last_applied_ns = uv.hrtime() -- when the answer became visible (for bench_editor.py)
     if vim.bo[buf].eol ~= eol then
       vim.bo[buf].eol = eol
@@ -378,16 +419,23 @@ function M._bridge_put(real, tick, hunks, eol, deadline)
         vim.bo[buf].fixeol = false
       end
     end
-    api.nvim_buf_call(buf, function()
-      vim.cmd("silent keepalt keepjumps write!")
-    end)
+    vim.cmd("silent keepalt keepjumps write!")
   end)
   if not ok then
+    M._stream[buf] = nil
     return { status = "error", error = tostring(err) }
   end
   M._saved[buf] = render(buf)
   M._mtime[buf] = stat_mtime(buf)
-  return { status = "ok", tick = api.nvim_buf_get_changedtick(buf) }
+  local now = api.nvim_buf_get_changedtick(buf)
+  if stream and not stream.final then
+    -- whole: every flush of this answer so far joined the first one (nobody typed between)
+    local first = last == nil or last.id ~= stream.id
+    M._stream[buf] = { id = stream.id, tick = now, whole = first or (join and last.whole) }
+  else
+    M._stream[buf] = nil
+  end
+  return { status = "ok", tick = now, joined = join }
 end
 
 -- commands ------------------------------------------------------------------------------------
