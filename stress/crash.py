@@ -276,7 +276,10 @@ class Crash:
         if tmps:  # left by the killed writer: the next write of the same file removes them
             import os as _os
 
-            names = sorted({_os.path.basename(p)[1:].split(".tmp-", 1)[0] for p in tmps})
+            # a temp file under .agent-doc/ (a snapshot, journal or repair record) belongs to
+            # the document: its next write-back rewrites those files and so removes it
+            names = sorted({DOC if f"{_os.sep}.agent-doc{_os.sep}" in p
+                            else _os.path.basename(p)[1:].split(".tmp-", 1)[0] for p in tmps})
             failed = []
             for name in names or [DOC]:
                 # `--session-id` must be a Claude conversation id (a UUID) since issue 12

@@ -1285,7 +1285,7 @@ def _send(agent: Any, prompt: str, doc: str, project: Project, parsed: Any,
     else:
         recorded_now = parsed.resume is None
         try:
-            reply = agent.send(  # type: ignore[call-arg]
+            reply = agent.send(
                 prompt, resume_id=conversation[0], fork=False,
                 model=options.model or parsed.model, new_conversation=conversation[1],
                 document=doc, **extra,
