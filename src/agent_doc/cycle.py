@@ -103,68 +103,27 @@ _USER_HEADING = re.compile(r"^\s{0,3}##\s+User\s*#*\s*$")
 class SubmitOptions(Record):
     """How :func:`submit` runs."""
 
-    __slots__ = _fields = ("agent", "model", "branch", "dry_run", "no_git", "no_wait", "progress",
-                           "stream")
-    agent: str | None
-    model: str | None
-    branch: bool
-    dry_run: bool
-    no_git: bool
-    no_wait: bool
-    progress: bool | None  # None = auto (stderr is a tty)
-    stream: bool | None  # stream the answer into the document; None = config ([stream])
-
-    def __init__(
-        self,
-        agent: str | None = None,
-        model: str | None = None,
-        branch: bool = False,
-        dry_run: bool = False,
-        no_git: bool = False,
-        no_wait: bool = False,
-        progress: bool | None = None,
-        stream: bool | None = None,
-    ) -> None:
-        self._assign(agent, model, branch, dry_run, no_git, no_wait, progress, stream)
+    agent: str | None = None
+    model: str | None = None
+    branch: bool = False
+    dry_run: bool = False
+    no_git: bool = False
+    no_wait: bool = False
+    progress: bool | None = None  # None = auto (stderr is a tty)
+    stream: bool | None = None  # stream the answer into the document; None = config ([stream])
 
 
 class SubmitResult(Record):
     """What :func:`submit` did."""
 
-    __slots__ = _fields = (
-        "status", "response", "conflicts", "written_hash", "holder", "diff", "prompt_bytes",
-        "pending_applied",
-    )
     status: str  # "answered" | "unchanged" | "busy" | "dry-run"
-    response: str | None
-    conflicts: int
-    written_hash: str | None  # sha256 hex of the document bytes we wrote
-    holder: str | None  # who holds the submit lock when status == "busy"
-    diff: str | None  # dry-run: the diff that would be sent
-    prompt_bytes: int | None  # dry-run: the UTF-8 size of the prompt
-    pending_applied: bool  # a response left pending earlier was applied first
-
-    def __init__(
-        self,
-        status: str,
-        response: str | None = None,
-        conflicts: int = 0,
-        written_hash: str | None = None,
-        holder: str | None = None,
-        diff: str | None = None,
-        prompt_bytes: int | None = None,
-        pending_applied: bool = False,
-    ) -> None:
-        self._assign(
-            status,
-            response,
-            conflicts,
-            written_hash,
-            holder,
-            diff,
-            prompt_bytes,
-            pending_applied,
-        )
+    response: str | None = None
+    conflicts: int = 0
+    written_hash: str | None = None  # sha256 hex of the document bytes we wrote
+    holder: str | None = None  # who holds the submit lock when status == "busy"
+    diff: str | None = None  # dry-run: the diff that would be sent
+    prompt_bytes: int | None = None  # dry-run: the UTF-8 size of the prompt
+    pending_applied: bool = False  # a response left pending earlier was applied first
 
 
 def submit_wait() -> float:
