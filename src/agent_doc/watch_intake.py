@@ -110,22 +110,20 @@ class _FolderWatcher:
 class DocState(Record):
     """One watched document: where it is, when it is due, and what its last cycle did."""
 
-    __slots__ = _fields = ("path", "label", "from_cli", "written_hash", "cycles", "capped", "due",
-                           "busy", "stat", "project")
     path: Path  # real path
     label: str  # for messages: relative to the project root when inside it
-    from_cli: bool
-    written_hash: str | None  # sha256 of what our last cycle wrote
-    cycles: int  # agent-triggered cycles in a row
-    capped: bool  # "max cycles" already said
-    due: float | None  # monotonic time the document is due, None = nothing pending
-    busy: bool  # another process runs a cycle; retry when its submit lock is free
-    stat: tuple[int, int, int] | None  # (ino, size, mtime_ns) when last looked at
     project: Project
+    from_cli: bool = False
+    written_hash: str | None = None  # sha256 of what our last cycle wrote
+    cycles: int = 0  # agent-triggered cycles in a row
+    capped: bool = False  # "max cycles" already said
+    due: float | None = None  # monotonic time the document is due, None = nothing pending
+    busy: bool = False  # another process runs a cycle; retry when its submit lock is free
+    stat: tuple[int, int, int] | None = None  # (ino, size, mtime_ns) when last looked at
 
-    def __init__(self, path: Path, label: str, from_cli: bool = False) -> None:
-        self._assign(path, label, from_cli, None, 0, False, None, False, None,
-                     Project.for_document(path))
+    @classmethod
+    def of(cls, path: Path, label: str, from_cli: bool = False) -> DocState:
+        return cls(path, label, Project.for_document(path), from_cli)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:
@@ -278,7 +276,7 @@ class Intake:
         for p, from_cli in wanted.items():
             st = self.docs.get(p)
             if st is None:
-                st = self.docs[p] = DocState(p, self._label(p), from_cli=from_cli)
+                st = self.docs[p] = DocState.of(p, self._label(p), from_cli=from_cli)
                 st.stat = _stat_key(p)
                 if not initial:
                     log(f"Now watching {st.label}")
