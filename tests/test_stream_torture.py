@@ -394,7 +394,16 @@ def _watch_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
         time.sleep(0.5)  # the daemon is up and watching
         save_once(str(doc), f"w{n}-above-0", f"w{n}-below-0", prefix=f"w{n}", in_place=False)
         agent_pid = int(_wait_file(started, daemon).split()[1])
-        time.sleep(rng.uniform(0, chunks * pause + 0.05))
+        # kill at a random point after the answer's first line is visible on disk
+        first_line = kit.answer_text(first, chunks).split("\n")[0]
+        deadline = time.monotonic() + 20
+        while first_line.encode() not in doc.read_bytes():
+            if time.monotonic() > deadline or daemon.poll() is not None:
+                t.violations.append("the answer's first line never showed in the document "
+                                    "while the daemon streamed it")
+                break
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, chunks * pause))
         if rng.random() < 0.5:
             save_once(str(doc), f"w{n}-above-1", f"w{n}-below-1", prefix=f"w{n}",
                       in_place=True)
@@ -409,7 +418,9 @@ def _watch_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
         t.violations.append(f"the agent (pid {agent_pid}) still runs 5 s after the daemon was "
                             "killed")
         os.kill(agent_pid, signal.SIGKILL)
-    users = [f"w{n}-above-0", f"w{n}-below-0", *users_mid]
+    # the user keeps typing while no daemon runs: the restarted one has a save to answer
+    save_once(str(doc), f"w{n}-above-2", f"w{n}-below-2", prefix=f"w{n}", in_place=False)
+    users = [f"w{n}-above-0", f"w{n}-below-0", *users_mid, f"w{n}-above-2", f"w{n}-below-2"]
     lines1 = kit.answer_text(first, chunks).split("\n")
     d = run_cli("diff", str(doc), cwd=root)
     if kit.answer_in(d.stdout, lines1):
@@ -443,6 +454,8 @@ def _watch_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
     t.kind = s1.kind
     t.violations += [f"first answer: {v}" for v in s1.violations]
     t.violations += [f"second answer: {v}" for v in s2.violations]
+    if s1.kind == "none":
+        t.violations.append("the first answer, visible before the kill, is not in the document")
     if s2.kind != "complete":
         t.violations.append(f"the second answer is {s2.kind}")
     if final.count(kit.INTERRUPTED_NOTE) > 1 or any(final.count(ln) != 1
@@ -473,6 +486,7 @@ def test_sigkill_watch_mid_stream(tmp_path: Path) -> None:
     counts, bad = _watch_campaign(tmp_path, trials, seed=16)
     print(f"{trials} watch SIGKILL trials: {dict(counts)}; {len(bad)} with violations")
     assert not bad, "\n\n".join("\n".join(t.violations) for t in bad[:2])
+    assert counts["daemon killed mid-stream -> interrupted"], counts
 
 
 @pytest.mark.stress

@@ -66,6 +66,7 @@ def main() -> int:
         (s1,) = struct.unpack_from("<Q", seq, 0)
         if s0 != s1 or s0 % 2:
             discarded += 1
+            time.sleep(0.0005)
             continue
         reads += 1
         try:
