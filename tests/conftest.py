@@ -35,6 +35,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
                 "CLAUDECODE", "GIT_DIR", "GIT_WORK_TREE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("AGENT_DOC_TRACE", raising=False)  # traces would mix into stderr checks
+    # the offline agent streams its answer word by word: no pause in tests (issue 16)
+    monkeypatch.setenv("AGENT_DOC_OFFLINE_STREAM_DELAY", "0")
     # a short TMUX_TMPDIR: tmux socket paths are limited to ~100 bytes
     tmux_dir = tempfile.mkdtemp(prefix="adt", dir="/tmp")
     monkeypatch.setenv("TMUX_TMPDIR", tmux_dir)

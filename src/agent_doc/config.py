@@ -565,3 +565,47 @@ def locate(path: str | os.PathLike[str], dotted: tuple[str, ...]) -> int | None:
             if dotted[: len(full)] == full and (best is None or len(full) > best[0]):
                 best = (len(full), no)
     return best[1] if best else None
+
+
+# -- [stream] (issue 16) ----------------------------------------------------------------------
+
+#: ``[stream] interval`` bounds (seconds between two flushes of a streaming answer)
+STREAM_INTERVAL_RANGE = (0.05, 5.0)
+
+
+def stream_settings(project_root: str | os.PathLike[str] | None) -> tuple[bool, float]:
+    """``(enabled, interval)`` from the ``[stream]`` table of the global, then the project
+    config (key by key; not trust-gated: they run nothing). Defaults: on, 0.25 s."""
+    from agent_doc.stream import DEFAULT_INTERVAL
+
+    enabled, interval = True, DEFAULT_INTERVAL
+    paths = [global_config_path()]
+    if project_root is not None:
+        paths.append(project_config_path(project_root))
+    low, high = STREAM_INTERVAL_RANGE
+    for path in paths:
+        data, _raw = read_toml(path)
+        if data is None or "stream" not in data:
+            continue
+        table = data["stream"]
+        if not isinstance(table, dict):
+            raise _fail(path, ("stream",), f"must be a table, not {_type_name(table)}",
+                        "write [stream] on its own line, then enabled = true and interval = 0.25")
+        if "enabled" in table:
+            value = table["enabled"]
+            if not isinstance(value, bool):
+                raise _fail(path, ("stream", "enabled"),
+                            f"must be true or false, not {_type_name(value)}",
+                            "write enabled = true or enabled = false (no quotes)")
+            enabled = value
+        if "interval" in table:
+            value = table["interval"]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    low <= value <= high):
+                shown = _type_name(value) if isinstance(value, bool) or not isinstance(
+                    value, int | float) else str(value)
+                raise _fail(path, ("stream", "interval"),
+                            f"must be a number of seconds from {low} to {high}, not {shown}",
+                            "write e.g. interval = 0.25")
+            interval = float(value)
+    return enabled, interval

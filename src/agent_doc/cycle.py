@@ -84,7 +84,10 @@ from safefile import (
 TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
 if TYPE_CHECKING:  # pragma: no cover
     import threading
+    from collections.abc import Callable
     from typing import Any
+
+    from agent_doc.stream import Region
 
 PENDING_VERSION = 1
 #: how long a run waits for another cycle of the same document (agent calls take minutes)
@@ -99,7 +102,8 @@ _USER_HEADING = re.compile(r"^\s{0,3}##\s+User\s*#*\s*$")
 class SubmitOptions(Record):
     """How :func:`submit` runs."""
 
-    __slots__ = _fields = ("agent", "model", "branch", "dry_run", "no_git", "no_wait", "progress")
+    __slots__ = _fields = ("agent", "model", "branch", "dry_run", "no_git", "no_wait", "progress",
+                           "stream")
     agent: str | None
     model: str | None
     branch: bool
@@ -107,6 +111,7 @@ class SubmitOptions(Record):
     no_git: bool
     no_wait: bool
     progress: bool | None  # None = auto (stderr is a tty)
+    stream: bool | None  # stream the answer into the document; None = config ([stream])
 
     def __init__(
         self,
@@ -117,8 +122,9 @@ class SubmitOptions(Record):
         no_git: bool = False,
         no_wait: bool = False,
         progress: bool | None = None,
+        stream: bool | None = None,
     ) -> None:
-        self._assign(agent, model, branch, dry_run, no_git, no_wait, progress)
+        self._assign(agent, model, branch, dry_run, no_git, no_wait, progress, stream)
 
 
 class SubmitResult(Record):
@@ -466,37 +472,50 @@ def _final_for(current: str, sent: str, ours: str, session_id: str | None, doc: 
             _say("File was modified during submit. Merging changes...")
         m = merge3way(sent, ours, current)
         text, conflicts = m.text, m.conflicts
+    return _resumed(text, session_id, doc, notes), conflicts
+
+
+def _resumed(text: str, session_id: str | None, doc: str, notes: dict[str, Any]) -> str:
     try:
-        text = _with_resume(text, session_id, doc)
+        return _with_resume(text, session_id, doc)
     except FrontmatterError as exc:
         if not notes.get("resume_warned"):
             notes["resume_warned"] = True
             _say(f"warning: could not set `resume` in {doc} ({exc.message}); the next run "
                  "starts a new conversation unless you fix the frontmatter")
-    return text, conflicts
+    return text
 
 
 def apply_response(
     doc: str | os.PathLike[str], project: Project, *, sent: str, response: str,
-    session_id: str | None,
+    session_id: str | None, region: Region | None = None,
 ) -> SubmitResult:
     """Steps 6–9: merge the response into the document, write it, save the snapshot, drop the
     pending file. The caller holds the submit lock and has written the pending file; on any
-    failure that file stays, and the error says how to apply it later."""
+    failure that file stays, and the error says how to apply it later.
+
+    ``region``: the answer was streamed (issue 16); its region is cut out of the current text
+    first (:mod:`agent_doc.stream`), so the result is the non-streamed one."""
     from agent_doc.errors import os_cause, os_hint
 
     doc = os.fspath(doc)
     if os.path.isdir(os.path.join(project.state_dir, "editors")):
         # an editor with the plugin may have the document open: write into its live buffer
         # (issue 15); None = no editor took it within the bound, so the disk path below runs
-        from agent_doc.editors.bridge import apply_in_editor
+        from agent_doc.editors import bridge
 
-        in_editor = apply_in_editor(doc, project, sent=sent, response=response,
-                                    session_id=session_id)
+        in_editor = None
+        if region is None:
+            in_editor = bridge.apply_in_editor(doc, project, sent=sent, response=response,
+                                               session_id=session_id)
+        elif hasattr(bridge, "flush_in_editor"):  # the bridge knows streamed answers
+            in_editor = bridge.apply_in_editor(doc, project, sent=sent, response=response,
+                                               session_id=session_id, region=region)
         if in_editor is not None:
             return in_editor
     try:
-        return _apply(doc, project, sent=sent, response=response, session_id=session_id)
+        return _apply(doc, project, sent=sent, response=response, session_id=session_id,
+                      region=region)
     except DecodeError as exc:
         raise AgentDocError(
             f"could not write the response into {doc}: {exc}",
@@ -513,7 +532,8 @@ def apply_response(
 
 
 def _apply(
-    doc: str, project: Project, *, sent: str, response: str, session_id: str | None
+    doc: str, project: Project, *, sent: str, response: str, session_id: str | None,
+    region: Region | None = None,
 ) -> SubmitResult:
     from agent_doc.snapshot import SnapshotStore
 
@@ -523,8 +543,20 @@ def _apply(
     except FrontmatterError:
         snapshot_text = ours
     store = SnapshotStore(project)
-    real = os.path.realpath(doc)
     notes: dict[str, Any] = {}
+
+    def compose(current: str) -> tuple[str, int]:
+        if region is not None:  # a streamed answer: our region is not the user's text
+            user = None if region.fallback else region.user_only(current)
+            if user is None:
+                if not notes.get("merging"):
+                    notes["merging"] = True
+                    _say("The streaming answer was edited in place. Merging changes...")
+                text, conflicts = region.compose(current, response, final=True)
+                return _resumed(text, session_id, doc, notes), conflicts
+            current = user
+        return _final_for(current, sent, ours, session_id, doc, notes)
+
     with project.doc_lock(doc), _SigintDeferred():
         from agent_doc import repair
 
@@ -534,86 +566,8 @@ def _apply(
             _delete_pending(project, doc)
             _say(f"The response was already applied to {doc}")
             return SubmitResult("answered", response, 0, None)
-        try:
-            expected = read_settled(real)
-        except BusyError as exc:
-            raise AgentDocError(
-                f"{exc.strerror}; the response was not written yet",
-                hint=f"it is kept in {_pending_path(project, doc)}: run `agent-doc recover "
-                f"{doc}` once the other program has finished saving",
-            ) from None
-        except FileNotFoundError:
-            raise AgentDocError(
-                f"{doc} was deleted, renamed or moved while the agent was answering",
-                hint=f"the response is kept in {_pending_path(project, doc)} (`agent-doc "
-                "status` lists it by session id); restore the file and run `agent-doc recover "
-                f"{doc}`, or, if you renamed it, run `agent-doc recover NEWNAME`",
-            ) from None
-        if not _writable(real):
-            raise AgentDocError(
-                f"cannot write the response into {doc}: the file is read-only",
-                hint=f"make it writable, then run `agent-doc recover {doc}` (the response is "
-                f"kept in {_pending_path(project, doc)})",
-            )
-        current = _decode(expected, doc)
-        bases = [current]  # versions without the answer we wrote over (for repair.py)
-        final_bytes = expected
-        conflicts = 0
-        final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
-        last_save = current  # the editor's latest version we have seen (kept if we give up)
-        for _attempt in range(MAX_SWAPS):
-            final_bytes = final.encode("utf-8")
-            if final_bytes == expected:
-                break  # already there (a pending response applied twice)
-            displaced = exchange_write(real, final_bytes)
-            if displaced is None:  # no exchange here: check, then replace (small window)
-                now = read_bytes(real)
-                if now != expected:
-                    expected, current = now, _decode(now, doc)
-                    last_save = current
-                    bases.append(current)
-                    final, conflicts = _final_for(current, sent, ours, session_id, doc, notes)
-                    continue
-                atomic_write(real, final_bytes)
-                break
-            if displaced == expected:
-                break
-            # an editor saved between our read and the exchange: its text is `displaced`,
-            # ours (`final`) is on disk now without it. Merge the two against what that save
-            # replaced (`current`) — not against the sent text: a save built on the version
-            # we put on disk in an earlier round must not drop the round before.
-            try:
-                theirs = _decode(displaced, doc)
-            except DecodeError:
-                saved = _save_aside(real, displaced)
-                raise AgentDocError(
-                    f"{doc} was saved as invalid UTF-8 while the response was being written",
-                    hint=f"that version is kept in {saved}; the response is in the document "
-                    "now",
-                ) from None
-            notes["merging"] = True
-            last_save = theirs
-            # a save made from the version our last swap displaced (the editor read it before
-            # that swap and saved after it) lacks the answer without the user having deleted
-            # it: merge it against that version instead (repair.py's test; issue 17)
-            repaired = repair.stale_merge(bases[-1:], final, theirs, answer=response)
-            bases.append(theirs)
-            if repaired is not None:
-                current, expected, final = final, final_bytes, repaired
-                continue
-            merged = merge3way(current, final, theirs)
-            conflicts += merged.conflicts
-            current, expected, final = final, final_bytes, merged.text
-        else:
-            # the disk holds our previous round; the editor's last save (which that round
-            # displaced) exists only here: keep it where the hint says
-            saved = _save_aside(real, last_save.encode("utf-8"))
-            raise AgentDocError(
-                f"{doc} kept changing while the response was being written ({MAX_SWAPS} tries)",
-                hint=f"the last version saved by your editor is in {saved}; the response is kept "
-                f"in {_pending_path(project, doc)}: run `agent-doc recover {doc}` when the "
-                "editor is quiet",
-            )
+        final, final_bytes, conflicts, bases = _write_loop(
+            doc, project, compose, notes, answer=response)
         if repair.tracing():  # the stress suite's per-write trace
             repair.trace("write-back", doc, sent=_sha(sent.encode("utf-8")),
                          read=_sha(bases[0].encode("utf-8")),
@@ -645,6 +599,103 @@ def _apply(
     return SubmitResult("answered", response, conflicts, _sha(final_bytes))
 
 
+def _write_loop(
+    doc: str, project: Project, compose: Callable[[str], tuple[str, int]],
+    notes: dict[str, Any], *, answer: str | None,
+) -> tuple[str, bytes, int, list[str]]:
+    """Read, compute, swap in — the one read/merge/exchange loop of every write of an answer
+    (the final write-back and each streaming flush; the caller holds the document lock).
+
+    ``compose(current) -> (text, conflicts)`` gives the text to write for what is on disk.
+    Returns ``(final text, its bytes, conflicts, bases)``; ``bases``: the versions without
+    the answer we wrote over (for repair.py). ``answer``: the response text, for the
+    stale-save repair of the final write (None for a flush: a flush is never repaired)."""
+    from agent_doc import repair
+
+    real = os.path.realpath(doc)
+    try:
+        expected = read_settled(real)
+    except BusyError as exc:
+        raise AgentDocError(
+            f"{exc.strerror}; the response was not written yet",
+            hint=f"it is kept in {_pending_path(project, doc)}: run `agent-doc recover "
+            f"{doc}` once the other program has finished saving",
+        ) from None
+    except FileNotFoundError:
+        raise AgentDocError(
+            f"{doc} was deleted, renamed or moved while the agent was answering",
+            hint=f"the response is kept in {_pending_path(project, doc)} (`agent-doc "
+            "status` lists it by session id); restore the file and run `agent-doc recover "
+            f"{doc}`, or, if you renamed it, run `agent-doc recover NEWNAME`",
+        ) from None
+    if not _writable(real):
+        raise AgentDocError(
+            f"cannot write the response into {doc}: the file is read-only",
+            hint=f"make it writable, then run `agent-doc recover {doc}` (the response is "
+            f"kept in {_pending_path(project, doc)})",
+        )
+    current = _decode(expected, doc)
+    bases = [current]  # versions without the answer we wrote over (for repair.py)
+    final_bytes = expected
+    final, conflicts = compose(current)
+    last_save = current  # the editor's latest version we have seen (kept if we give up)
+    for _attempt in range(MAX_SWAPS):
+        final_bytes = final.encode("utf-8")
+        if final_bytes == expected:
+            break  # already there (a pending response applied twice)
+        displaced = exchange_write(real, final_bytes)
+        if displaced is None:  # no exchange here: check, then replace (small window)
+            now = read_bytes(real)
+            if now != expected:
+                expected, current = now, _decode(now, doc)
+                last_save = current
+                bases.append(current)
+                final, conflicts = compose(current)
+                continue
+            atomic_write(real, final_bytes)
+            break
+        if displaced == expected:
+            break
+        # an editor saved between our read and the exchange: its text is `displaced`,
+        # ours (`final`) is on disk now without it. Merge the two against what that save
+        # replaced (`current`) — not against the sent text: a save built on the version
+        # we put on disk in an earlier round must not drop the round before.
+        try:
+            theirs = _decode(displaced, doc)
+        except DecodeError:
+            saved = _save_aside(real, displaced)
+            raise AgentDocError(
+                f"{doc} was saved as invalid UTF-8 while the response was being written",
+                hint=f"that version is kept in {saved}; the response is in the document "
+                "now",
+            ) from None
+        notes["merging"] = True
+        last_save = theirs
+        # a save made from the version our last swap displaced (the editor read it before
+        # that swap and saved after it) lacks the answer without the user having deleted
+        # it: merge it against that version instead (repair.py's test; issue 17)
+        repaired = None if answer is None else repair.stale_merge(
+            bases[-1:], final, theirs, answer=answer)
+        bases.append(theirs)
+        if repaired is not None:
+            current, expected, final = final, final_bytes, repaired
+            continue
+        merged = merge3way(current, final, theirs)
+        conflicts += merged.conflicts
+        current, expected, final = final, final_bytes, merged.text
+    else:
+        # the disk holds our previous round; the editor's last save (which that round
+        # displaced) exists only here: keep it where the hint says
+        saved = _save_aside(real, last_save.encode("utf-8"))
+        raise AgentDocError(
+            f"{doc} kept changing while the response was being written ({MAX_SWAPS} tries)",
+            hint=f"the last version saved by your editor is in {saved}; the response is kept "
+            f"in {_pending_path(project, doc)}: run `agent-doc recover {doc}` when the "
+            "editor is quiet",
+        )
+    return final, final_bytes, conflicts, bases
+
+
 def _warn_after_write(doc: str, snapshot: str, exc: OSError, project: Project) -> None:
     from agent_doc.errors import os_cause, os_hint
 
@@ -662,10 +713,215 @@ def _save_aside(real: str, data: bytes) -> str:
 
 
 def _apply_pending(doc: str, project: Project, record: dict[str, Any]) -> SubmitResult:
+    region = None
+    response = record["response"]
+    info = stream_info(record)
+    if info is not None:  # a streamed answer: its region is cut out first (issue 16)
+        from agent_doc.stream import Region, interrupted_answer
+
+        region = Region(record["sent"], info["boundary"],
+                        [response[:n] for n in info["flushed"]])
+        if not info["complete"]:
+            _say(f"[submit] the answer streamed into {doc} was cut short (the run that "
+                 "streamed it ended first); its partial text is kept, marked "
+                 "*[answer interrupted]*")
+            response = interrupted_answer(response)
     return apply_response(
-        doc, project, sent=record["sent"], response=record["response"],
-        session_id=record.get("session_id"),
+        doc, project, sent=record["sent"], response=response,
+        session_id=record.get("session_id"), region=region,
     )
+
+
+def stream_info(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``stream`` field of a journal record, checked (None: not a streamed answer)."""
+    info = record.get("stream")
+    if not isinstance(info, dict):
+        return None
+    boundary = info.get("boundary")
+    flushed = info.get("flushed")
+    if not isinstance(boundary, str) or not isinstance(flushed, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in flushed):
+        return None
+    return {"boundary": boundary, "flushed": flushed, "complete": info.get("complete") is True}
+
+
+def strip_streaming(text: str, record: dict[str, Any]) -> str:
+    """``text`` without the region of the streamed answer ``record`` journals (``diff`` and
+    ``status``: a streaming answer, live or left by a dead run, is not the user's text). A
+    region that is not as journaled loses only its marker line and the text the journal
+    holds is not recognised as ours — it stays in the diff."""
+    info = stream_info(record)
+    if info is None:
+        return text
+    from agent_doc.stream import Region
+
+    response = record["response"]
+    region = Region(record["sent"], info["boundary"], [response[:n] for n in info["flushed"]])
+    user = region.user_only(text)
+    if user is not None:
+        return user
+    return region.withdraw(text)
+
+
+# -- streaming (issue 16) ---------------------------------------------------------------------
+
+
+def stream_enabled(options_stream: bool | None, project: Project) -> tuple[bool, float]:
+    """``(stream?, interval)``: the option when given, else the ``[stream]`` config."""
+    from agent_doc.stream import DEFAULT_INTERVAL
+
+    if options_stream is False:
+        return False, DEFAULT_INTERVAL
+    from agent_doc.config import stream_settings
+
+    enabled, interval = stream_settings(project.root)
+    return (True if options_stream else enabled), interval
+
+
+class _Streamer:
+    """One answer streaming into ``doc``: the journal, the flushes, and how it ends.
+
+    Each flush that shows more text first writes the journal (``response`` = the partial
+    text, ``stream`` = boundary, flushed lengths, ``complete: false``), then writes the
+    document through :func:`_write_loop` under the document lock — the final write-back's own
+    loop. A flush that fails is a warning once; the answer goes on streaming and the final
+    write reports as without streaming."""
+
+    def __init__(self, doc: str, project: Project, *, sent: str, agent: str,
+                 doc_session: str | None, reserve: str | None, interval: float) -> None:
+        from agent_doc.stream import Flusher, Region
+
+        self.doc = doc
+        self.project = project
+        self.region = Region(sent)
+        self.base = pending_record(doc, sent=sent, response="", session_id=None, agent=agent,
+                                   doc_session=doc_session)
+        self.reserve = reserve
+        self.journaled = False
+        self._warned: set[str] = set()
+        self.flusher = Flusher(self._flush, interval)
+
+    def record(self, response: str, *, complete: bool, session_id: str | None = None,
+               flushed: list[int] | None = None) -> dict[str, Any]:
+        record = dict(self.base, response=response, session_id=session_id,
+                      time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        record["stream"] = {
+            "boundary": self.region.boundary,
+            "flushed": self.region.flushed_lengths() if flushed is None else flushed,
+            "complete": complete,
+        }
+        return record
+
+    def _warn(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            _say(message)
+
+    def _flush(self, partial: str) -> bool:
+        """Journal, then show ``partial`` (the flusher thread). False: stop flushing."""
+        region = self.region
+        flushed = [len(p) for p in [partial, *region.partials] if partial.startswith(p)]
+        try:
+            if not self.journaled:
+                _drop_reserve(self.reserve)  # its room is the journal's now
+                self.reserve = None
+            atomic_write(_pending_path(self.project, self.doc),
+                         json.dumps(self.record(partial, complete=False, flushed=flushed),
+                                    ensure_ascii=False, indent=1),
+                         mode=0o600, make_parents=True, state_root=self.project.root)
+            self.journaled = True
+        except OSError as exc:
+            self._warn("journal", f"warning: the streaming answer could not be journaled in "
+                       f"{_pending_path(self.project, self.doc)} ({exc.strerror or exc}); it "
+                       f"is no longer shown in {self.doc} as it arrives, it is written there "
+                       "when the agent has finished")
+            return False
+        try:
+            with self.project.doc_lock(self.doc):
+                text = self._show(partial)
+        except (AgentDocError, OSError) as exc:
+            message = exc.message if isinstance(exc, AgentDocError) else (
+                exc.strerror or str(exc))
+            self._warn("flush", f"warning: could not show the streaming answer in {self.doc} "
+                       f"({message}); it is written there when the agent has finished")
+            return True
+        if text is not None:
+            region.wrote(text, partial)
+        if region.fallback:
+            self._warn("fallback", f"[stream] {self.doc}: you typed inside the answer while "
+                       "it streams; your text is merged with it")
+        return True
+
+    def _show(self, partial: str) -> str | None:
+        """Write the document showing ``partial``; the text written (None: in an editor)."""
+        def compose(current: str) -> tuple[str, int]:
+            return self.region.compose(current, partial, final=False)
+
+        if os.path.isdir(os.path.join(self.project.state_dir, "editors")):
+            from agent_doc.editors import bridge
+
+            in_editor = getattr(bridge, "flush_in_editor", None)
+            if in_editor is not None:
+                shown: list[str] = []
+
+                def compose_text(current: str) -> str:
+                    shown.append(compose(current)[0])
+                    return shown[-1]
+
+                if in_editor(self.doc, self.project, compose_text):
+                    return shown[-1] if shown else None
+        final, _bytes, _conflicts, _bases = _write_loop(self.doc, self.project, compose, {},
+                                                        answer=None)
+        return final
+
+    def finish(self, response: str, session_id: str | None) -> Region | None:
+        """The agent has finished: journal the whole answer (``complete: true``; the caller
+        applies it). Returns the region to cut out (None: nothing was ever shown)."""
+        self.flusher.stop()
+        if not self.journaled and not self.region.partials:
+            journal_answer(self.project, self.doc, dict(
+                self.base, response=response, session_id=session_id), self.reserve)
+            return None
+        journal_answer(self.project, self.doc,
+                       self.record(response, complete=True, session_id=session_id),
+                       self.reserve)
+        return self.region
+
+    def interrupted(self) -> bool:
+        """Ctrl-C (or a stop) during the stream: keep the partial answer with the note,
+        snapshot consistent, journal deleted. False when nothing was streamed yet."""
+        from agent_doc.stream import interrupted_answer
+
+        partial = self.flusher.stop()
+        if not self.journaled and not self.region.partials:
+            return False
+        response = interrupted_answer(partial)
+        journal_answer(self.project, self.doc, self.record(response, complete=True),
+                       self.reserve)
+        apply_response(self.doc, self.project, sent=self.region.sent, response=response,
+                       session_id=None, region=self.region)
+        return True
+
+    def withdraw(self) -> None:
+        """The agent failed mid-stream: take the partial answer back out of the document
+        (it was never answered) and drop the journal. If that fails, the journal stays and
+        the next run or `recover` marks the answer as interrupted."""
+        self.flusher.stop()
+        if not self.journaled and not self.region.partials:
+            return
+        try:
+            with self.project.doc_lock(self.doc):
+                _write_loop(self.doc, self.project,
+                            lambda current: (self.region.withdraw(current), 0), {},
+                            answer=None)
+                _delete_pending(self.project, self.doc)
+        except (AgentDocError, OSError) as exc:
+            message = exc.message if isinstance(exc, AgentDocError) else str(exc)
+            _say(f"warning: could not take the partial answer back out of {self.doc} "
+                 f"({message}); `agent-doc recover {self.doc}` keeps it, marked as "
+                 "interrupted")
+        else:
+            _say(f"[stream] the partial answer was taken back out of {self.doc}")
 
 
 # -- progress -------------------------------------------------------------------------------
@@ -929,53 +1185,89 @@ def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
             text, conversation = _own_conversation(doc, project, text, parsed.resume)
         resumed = parsed.resume is not None if conversation is None else not conversation[1]
         prompt = build_prompt(text, diff, resumed=resumed)
+        streamer: _Streamer | None = None
+        extra: dict[str, Any] = {}
+        if getattr(agent, "streams", False):
+            streaming, interval = stream_enabled(options.stream, project)
+            if streaming:
+                streamer = _Streamer(doc, project, sent=text, agent=agent.name,
+                                     doc_session=parsed.session, reserve=reserve,
+                                     interval=interval)
+                extra["stream"] = streamer.flusher
         _say(f"Submitting to {agent.name}...")
         progress = sys.stderr.isatty() if options.progress is None else options.progress
-        with _Progress(agent.name, progress):
-            if conversation is None:
-                reply = agent.send(
-                    prompt,
-                    resume_id=parsed.resume,
-                    fork=parsed.resume is None,
-                    model=options.model or parsed.model,
-                )
-            else:
-                recorded_now = parsed.resume is None
-                try:
-                    reply = agent.send(  # type: ignore[call-arg]
-                        prompt, resume_id=conversation[0], fork=False,
-                        model=options.model or parsed.model, new_conversation=conversation[1],
-                        document=doc,
-                    )
-                    if not clean_response(reply.text).strip():
-                        raise AgentError(
-                            f"{agent.name} returned an empty response for {doc}",
-                            hint="nothing was written; run again", agent=agent.name,
-                        )
-                except BaseException:
-                    if recorded_now:
-                        _forget_conversation(doc, project, conversation[0])
-                    raise
-                from agent_doc.agents.claude import is_conversation_id
-
-                if not is_conversation_id(reply.session_id or ""):  # keep the id we recorded
-                    reply = type(reply)(reply.text, conversation[0])
+        try:
+            with _Progress(agent.name, progress):
+                reply = _send(agent, prompt, doc, project, parsed, options, conversation, extra)
+        except KeyboardInterrupt:
+            if streamer is not None and streamer.interrupted():
+                _say(f"Interrupted: the partial answer is kept in {doc}, marked "
+                     "*[answer interrupted]*; the agent was stopped")
+            raise
+        except BaseException:
+            if streamer is not None:
+                streamer.withdraw()
+            raise
         response = clean_response(reply.text)
         if not response.strip():
+            if streamer is not None:
+                streamer.withdraw()
             raise AgentError(
                 f"{agent.name} returned an empty response for {doc}",
                 hint="nothing was written; run again", agent=agent.name,
             )
-        journal_answer(project, doc, pending_record(
-            doc, sent=text, response=response, session_id=reply.session_id, agent=agent.name,
-            doc_session=parsed.session), reserve)
+        region = None
+        if streamer is not None:
+            region = streamer.finish(response, reply.session_id)
+        else:
+            journal_answer(project, doc, pending_record(
+                doc, sent=text, response=response, session_id=reply.session_id,
+                agent=agent.name, doc_session=parsed.session), reserve)
     finally:
         _drop_reserve(reserve)
     result = apply_response(doc, project, sent=text, response=response,
-                            session_id=reply.session_id)
+                            session_id=reply.session_id, region=region)
     result.pending_applied = applied
     _say(f"Response appended to {doc}")
     return result
+
+
+def _send(agent: Any, prompt: str, doc: str, project: Project, parsed: Any,
+          options: SubmitOptions, conversation: tuple[str, bool] | None,
+          extra: dict[str, Any]) -> Any:
+    """Step 4: the agent call (``extra``: ``stream=`` when the answer streams)."""
+    from agent_doc.agents import AgentError
+
+    if conversation is None:
+        reply = agent.send(
+            prompt,
+            resume_id=parsed.resume,
+            fork=parsed.resume is None,
+            model=options.model or parsed.model,
+            **extra,
+        )
+    else:
+        recorded_now = parsed.resume is None
+        try:
+            reply = agent.send(  # type: ignore[call-arg]
+                prompt, resume_id=conversation[0], fork=False,
+                model=options.model or parsed.model, new_conversation=conversation[1],
+                document=doc, **extra,
+            )
+            if not clean_response(reply.text).strip():
+                raise AgentError(
+                    f"{agent.name} returned an empty response for {doc}",
+                    hint="nothing was written; run again", agent=agent.name,
+                )
+        except BaseException:
+            if recorded_now:
+                _forget_conversation(doc, project, conversation[0])
+            raise
+        from agent_doc.agents.claude import is_conversation_id
+
+        if not is_conversation_id(reply.session_id or ""):  # keep the id we recorded
+            reply = type(reply)(reply.text, conversation[0])
+    return reply
 
 
 def _own_conversation(
@@ -1098,6 +1390,80 @@ def write_response(
                 doc_session=parsed.session))
             result = apply_response(doc, project, sent=sent, response=text,
                                     session_id=session_id)
+    result.pending_applied = applied
+    _say(f"Response appended to {path}")
+    return result
+
+
+def write_stream(
+    path: str | os.PathLike[str], fd: int, *, session_id: str | None = None,
+    interval: float | None = None,
+) -> SubmitResult:
+    """``agent-doc write`` with the response arriving on a pipe (issue 16): it is shown in the
+    document as it arrives, exactly as `run` streams an answer; EOF = the answer is complete,
+    and the whole of it is written as :func:`write_response` would. ``fd`` is read until EOF.
+    """
+    import codecs
+
+    doc = _check_document(path)
+    project = Project.for_document(doc)
+    if session_id is not None:
+        from agent_doc.agents.claude import is_conversation_id
+
+        if not is_conversation_id(session_id):
+            raise AgentDocError(
+                f"not writing to {path}: --session-id {session_id!r} is not a Claude "
+                "conversation id (a UUID)",
+                hint="pass the session_id Claude Code reported, or leave --session-id out",
+            )
+    if interval is None:
+        interval = stream_enabled(True, project)[1]
+    with project.submit_lock(doc, timeout=submit_wait()):
+        applied = _apply_left_pending(doc, project)
+        with project.doc_lock(doc):
+            from agent_doc import repair
+
+            repair.check(project, doc)  # an answer lost to a stale editor save (issue 17)
+            parsed = read_document(doc)
+        sent = parsed.text
+        streamer = _Streamer(doc, project, sent=sent, agent="write",
+                             doc_session=parsed.session, reserve=None, interval=interval)
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        chunks: list[str] = []
+        try:
+            while True:
+                data = os.read(fd, 65536)
+                piece = decoder.decode(data, final=not data)
+                if piece:
+                    chunks.append(piece)
+                    streamer.flusher.write(piece)
+                if not data:
+                    break
+        except KeyboardInterrupt:
+            if streamer.interrupted():
+                _say(f"Interrupted: the partial answer is kept in {path}, marked "
+                     "*[answer interrupted]*")
+            raise
+        except UnicodeDecodeError as exc:
+            streamer.withdraw()
+            raise AgentDocError(
+                f"the response for {path} on standard input is not valid UTF-8 "
+                f"(byte {exc.start} of a chunk)",
+                hint="send UTF-8 text",
+            ) from None
+        except BaseException:
+            streamer.withdraw()
+            raise
+        text = clean_response("".join(chunks))
+        if not text.strip():
+            streamer.withdraw()
+            raise AgentDocError(
+                f"no response to write to {path}: standard input was empty",
+                hint="pipe the response text into `agent-doc write FILE`",
+            )
+        region = streamer.finish(text, session_id)
+        result = apply_response(doc, project, sent=sent, response=text, session_id=session_id,
+                                region=region)
     result.pending_applied = applied
     _say(f"Response appended to {path}")
     return result

@@ -71,6 +71,16 @@ else:
         name); only type checkers see the real :class:`typing.Protocol`."""
 
 
+# -- streaming (issue 16) ------------------------------------------------------------------
+
+if TYPE_CHECKING:
+
+    class TextStream(Protocol):
+        def write(self, delta: str) -> None: ...   # more answer text, in order
+        def restart(self) -> None: ...              # a new assistant message begins: what was
+                                                    # streamed so far is not part of the answer
+
+
 def stderr_tail(data: bytes | str, lines: int = STDERR_TAIL_LINES) -> str:
     """The last ``lines`` non-empty-trailing lines of a stream, decoded leniently."""
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data

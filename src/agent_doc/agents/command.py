@@ -25,10 +25,14 @@ session id is None.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import procrun
 from agent_doc.agents.base import AgentError, AgentReply, AgentTimeout, stderr_tail
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from agent_doc.agents.base import TextStream
 
 #: seconds between SIGTERM and SIGKILL when we stop an agent's process group
 KILL_GRACE = 2.0
@@ -65,11 +69,13 @@ def run_agent_process(
     env: dict[str, str] | None = None,
     config_file: str | None = None,
     cwd: str | None = None,
+    on_stdout: Callable[[bytes], None] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` with ``stdin_data`` on stdin; collect stdout and stderr in full.
 
     ``cwd``: the folder the agent runs in (default: ours; the claude protocol passes the
     project root, because Claude Code files its conversations by folder).
+    ``on_stdout``: called with each chunk of standard output as it is read (streaming).
 
     Raises :class:`AgentError` when the program cannot be started and :class:`AgentTimeout`
     after ``timeout`` seconds (the whole process group is killed). A non-zero exit is *not* an
@@ -86,6 +92,7 @@ def run_agent_process(
             kill_grace=KILL_GRACE,
             pipe_grace=PIPE_GRACE,
             cwd=cwd,
+            on_stdout=on_stdout,
         )
     except FileNotFoundError:
         raise AgentError(
@@ -125,8 +132,37 @@ def _seconds(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+class LineStream:
+    """Feeds a :class:`TextStream` from raw stdout chunks, one complete line at a time (the
+    rest at :meth:`close`). Bytes are decoded per line, so a UTF-8 character split across two
+    chunks is never cut; an undecodable line is passed on with replacement characters (the
+    final answer, decoded strictly, decides whether the run fails)."""
+
+    def __init__(self, stream: TextStream) -> None:
+        self.stream = stream
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self._buf += chunk
+        cut = self._buf.rfind(b"\n")
+        if cut < 0:
+            return
+        lines, self._buf = self._buf[: cut + 1], self._buf[cut + 1 :]
+        self.stream.write(lines.decode("utf-8", errors="replace"))
+
+    def close(self) -> None:
+        if self._buf:
+            rest, self._buf = self._buf, b""
+            self.stream.write(rest.decode("utf-8", errors="replace"))
+
+
 class TextAgent:
-    """``protocol = "text"``: prompt on stdin, stdout is the answer, no conversation."""
+    """``protocol = "text"``: prompt on stdin, stdout is the answer, no conversation.
+
+    With a ``stream``, stdout is passed on line by line as it arrives (each complete line, the
+    rest at the end); the answer is still the whole of stdout."""
+
+    streams = True
 
     def __init__(
         self,
@@ -147,15 +183,20 @@ class TextAgent:
         return [self.command, *self.args]
 
     def send(
-        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None,
+        stream: TextStream | None = None,
     ) -> AgentReply:
+        lines = LineStream(stream) if stream is not None else None
         result = run_agent_process(
             self.argv(),
             prompt.encode("utf-8"),
             agent=self.name,
             timeout=self.timeout,
             config_file=self.config_file,
+            on_stdout=lines.feed if lines is not None else None,
         )
+        if lines is not None:
+            lines.close()
         check_exit(self.name, self.command, result, self.config_file)
         text = decode_output(self.name, result).rstrip()
         if not text:

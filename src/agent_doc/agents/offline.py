@@ -14,9 +14,15 @@ prompt; when called with a ``resume_id`` it returns that id unchanged.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import time
 
 from agent_doc.agents.base import AgentReply
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from agent_doc.agents.base import TextStream
 
 #: at most this many changed lines are quoted; the rest are counted
 MAX_QUOTED = 12
@@ -24,13 +30,41 @@ MAX_QUOTED = 12
 _STRUCTURE = re.compile(r"^\s{0,3}##\s+(User|Assistant)\s*$")
 _SESSION_LINE = re.compile(r"^(?:agent_doc_session|session)\s*:\s*['\"]?([^'\"#\s]+)")
 _QUESTION_PREFIX = re.compile(r"^\s*(?:>\s*)*(?:[-*+]\s+|\d+[.)]\s+)?(?:\[[ xX]\]\s+)?")
+#: seconds between two streamed pieces (env ``AGENT_DOC_OFFLINE_STREAM_DELAY`` overrides)
+STREAM_DELAY = 0.01
+_PIECE = re.compile(r"\s*\S+")
+
+
+def stream_delay() -> float:
+    raw = os.environ.get("AGENT_DOC_OFFLINE_STREAM_DELAY")
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            pass
+    return STREAM_DELAY
+
+
+def stream_pieces(text: str, stream: TextStream, delay: float) -> None:
+    """Hand ``text`` to ``stream`` word by word (each piece with the whitespace before it),
+    pausing ``delay`` seconds between pieces; the concatenation is exactly ``text``."""
+    pos = 0
+    for m in _PIECE.finditer(text):
+        if pos and delay:
+            time.sleep(delay)
+        stream.write(m.group(0))
+        pos = m.end()
+    if pos < len(text):
+        stream.write(text[pos:])
 
 
 class OfflineAgent:
     name = "offline"
+    streams = True
 
     def send(
-        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None,
+        stream: TextStream | None = None,
     ) -> AgentReply:
         from agent_doc.prompts import parse_prompt
 
@@ -42,6 +76,8 @@ class OfflineAgent:
             text = _answer_diff(diff, document)
         else:
             text = _answer_first(document)
+        if stream is not None:
+            stream_pieces(text, stream, stream_delay())
         return AgentReply(text, session_id)
 
 

@@ -90,6 +90,22 @@ def _repair(project: Project, path: str) -> None:
         say(f"warning: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
 
 
+def _without_stream(project: Project, path: str, text: str) -> str:
+    """The document without the region of an answer streaming into it (issue 16), live or
+    left by a run that died: its journal says where it is. A partial answer is never the
+    user's text."""
+    if not os.path.isdir(project.pending_dir):
+        return text
+    from agent_doc.cycle import load_pending, strip_streaming
+    from agent_doc.errors import AgentDocError
+
+    try:
+        record = load_pending(project, path)
+    except (AgentDocError, OSError):
+        return text
+    return text if record is None else strip_streaming(text, record)
+
+
 def _write_stdout(text: str) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(text.encode("utf-8"))
@@ -104,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     path = existing_file(args.file)
     project = Project.for_document(path)
     _repair(project, path)
-    text = _read_document(path)
+    text = _without_stream(project, path, _read_document(path))
     from agent_doc.snapshot import SnapshotStore
 
     snap_path = os.fspath(project.snapshot_path(path))

@@ -38,6 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-git", action="store_true", help="do not commit or switch branch")
     parser.add_argument("--no-wait", action="store_true",
                         help="if a cycle for FILE is already running, exit at once (status 0)")
+    parser.add_argument("--no-stream", action="store_true",
+                        help="write the answer only when the agent has finished (default: it "
+                        "grows in the document as it arrives; config [stream] enabled)")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
 
@@ -48,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     options = SubmitOptions(
         agent=args.agent, model=args.model, branch=args.branch, dry_run=args.dry_run,
         no_git=args.no_git, no_wait=args.no_wait,
+        stream=False if getattr(args, "no_stream", False) else None,
     )
     result = submit(path, options)
     if result.status == "dry-run":

@@ -21,6 +21,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_socket_option(parser)
 
 
+def _add_streaming(project: Any, st: dict[str, Any]) -> None:
+    """A pending journal of a streamed answer (issue 16) gets ``streaming``: its boundary and
+    whether the agent had finished (a live stream, or one a dead run left)."""
+    if not st.get("pending"):
+        return
+    import json
+
+    from agent_doc.cycle import stream_info
+    from safefile import read_bytes
+
+    for item in st["pending"]:
+        try:
+            record = json.loads(read_bytes(item["path"], state_root=project.root))
+        except (OSError, ValueError):
+            continue
+        info = stream_info(record) if isinstance(record, dict) else None
+        if info is not None:
+            item["streaming"] = {"boundary": info["boundary"], "complete": info["complete"]}
+
+
 def render(st: dict[str, Any]) -> str:
     lines = [f"project: {st['root']}", f"tmux: {st['tmux']}"]
     docs = st["documents"]
@@ -38,6 +58,9 @@ def render(st: dict[str, Any]) -> str:
                    "applies it")
         else:
             how = "apply with `agent-doc recover`"
+        if p.get("streaming"):
+            done = "complete" if p["streaming"]["complete"] else "streaming or cut short"
+            how = f"a streamed answer ({done}); {how}"
         lines.append(f"  {what}{session} (since {p.get('since', '?')}) — {how}")
     for r in st.get("repairs", []):
         if r["repaired"]:
@@ -106,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from agent_doc.repair import check_all
 
     st["repairs"] = check_all(project)  # answers put back after a stale editor save (issue 17)
+    _add_streaming(project, st)
     if args.json:
         from agent_doc.cli.common import emit_json
 
