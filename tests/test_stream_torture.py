@@ -116,6 +116,16 @@ def _pending(doc: Path) -> Path:
     return Path(Project.for_document(doc).pending_path(doc))
 
 
+def _journal_stream(doc: Path) -> object:
+    """The ``stream`` field of the document's pending journal ("none" without a journal)."""
+    try:
+        return json.loads(_pending(doc).read_text()).get("stream", "no stream field")
+    except FileNotFoundError:
+        return "none"
+    except ValueError as exc:
+        return f"unreadable: {exc}"
+
+
 # -- 1. the torture: editor + reader while 200 chunks stream ---------------------------------
 
 
@@ -316,6 +326,8 @@ def _kill_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
     if agent_pid and not _gone(agent_pid, 5.0):
         t.violations.append(f"the agent (pid {agent_pid}) still runs 5 s after run was killed")
         os.kill(agent_pid, signal.SIGKILL)
+    at_kill = doc.read_bytes().decode("utf-8", "replace")
+    journal = _journal_stream(doc)
     # the user keeps typing, around whatever the document holds now
     save_once(str(doc), f"k{n}-above-1", f"k{n}-below-1", prefix=f"k{n}",
               in_place=rng.random() < 0.5)
@@ -342,7 +354,8 @@ def _kill_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
     if t.violations:
         t.violations.insert(0, f"trial {n} (killed {t.when}, {chunks} chunks, pause "
                             f"{pause:.3f}s): run said {(out + err).decode(errors='replace')!r}"
-                            f"\nfinal document:\n{final}")
+                            f"\njournal at the kill: {journal}\ndocument at the kill:\n"
+                            f"{at_kill}\nfinal document:\n{final}")
     return t
 
 
@@ -448,12 +461,15 @@ def _watch_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
             os.killpg(daemon.pid, signal.SIGKILL)
             t.violations.append(f"watch --stop did not stop the daemon: {stop}")
     final = doc.read_bytes().decode("utf-8", "replace")
-    first_part = final.split(lines2[0], 1)[0] if lines2[0] in final else final
+    cut = final.find(lines2[0])
+    first_part, second_part = (final[:cut], final[cut:]) if cut >= 0 else (final, "")
     s1 = kit.Settled(first_part, lines1, [])
-    s2 = kit.Settled(final, lines2, users)
+    s2 = kit.Settled(second_part, lines2, [])
+    whole = kit.Settled(final, [], users)  # markers, conflicts, user lines, notes
     t.kind = s1.kind
     t.violations += [f"first answer: {v}" for v in s1.violations]
     t.violations += [f"second answer: {v}" for v in s2.violations]
+    t.violations += whole.violations
     if s1.kind == "none":
         t.violations.append("the first answer, visible before the kill, is not in the document")
     if s2.kind != "complete":
