@@ -130,7 +130,8 @@ def _journal_stream(doc: Path) -> object:
 
 
 def _torture(tmp: Path, root: Path, doc: Path, sent: str, answer: str,
-             run_env: dict[str, str], started: Path) -> dict[str, object]:
+             run_env: dict[str, str], started: Path, pieces: str = "lines"
+             ) -> dict[str, object]:
     """Run ``agent-doc run`` on ``doc`` while the editor and reader processes work on it; the
     editor starts once the agent has the prompt (``started`` appears), so the sent text is
     ``sent``. Returns what the editor saved and the reader saw; asserts the run succeeded."""
@@ -141,7 +142,7 @@ def _torture(tmp: Path, root: Path, doc: Path, sent: str, answer: str,
     stop = tmp / "stop"
     editor_log, reader_out = tmp / "editor.jsonl", tmp / "reader.json"
     reader = _popen([PY, str(kit.READER), str(doc), str(reader_out), str(seq), str(stop),
-                     str(answer_file)], root, log=tmp / "reader.log")
+                     str(answer_file), "user", pieces], root, log=tmp / "reader.log")
     run = _popen(_agent_doc("run", "--no-git", str(doc)), root, env=run_env)
     editor = None
     try:
@@ -165,11 +166,16 @@ def _torture(tmp: Path, root: Path, doc: Path, sent: str, answer: str,
             "stderr": err.decode("utf-8", "replace")}
 
 
+def _torn(rd: dict[str, object]) -> str:
+    fails: list[str] = rd["failures"]  # type: ignore[assignment]
+    return f"{rd['n_failures']} torn reads, the first:\n" + "\n".join(f[:1500] for f in fails[:3])
+
+
 def _check_final(doc: Path, sent: str, answer: str, seen: dict[str, object]) -> str:
     """The final document against every invariant; returns the user's text (no answer)."""
     saves: list[dict[str, object]] = seen["saves"]  # type: ignore[assignment]
     rd: dict[str, object] = seen["reader"]  # type: ignore[assignment]
-    assert rd["n_failures"] == 0, "torn reads:\n" + "\n".join(rd["failures"])  # type: ignore
+    assert rd["n_failures"] == 0, _torn(rd)  # type: ignore
     final = doc.read_bytes().decode("utf-8")
     user_lines = [str(s[k]) for s in saves for k in ("above", "below")]
     settled = kit.Settled(final, answer.split("\n"), user_lines)
@@ -259,7 +265,7 @@ def test_stream_torture_real_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         sent = kit.doc_text(_session(2), "Streaming with Claude").replace("agent: fake",
                                                                           "agent: claude")
         doc.write_bytes(sent.encode())
-        seen = _torture(tmp_path, root, doc, sent, answer, {}, started)
+        seen = _torture(tmp_path, root, doc, sent, answer, {}, started, "partial")
         assert len(api.turns()) == 1
     rd = seen["reader"]
     assert len(seen["saves"]) >= 10, seen["saves"]  # type: ignore[arg-type]
@@ -271,7 +277,7 @@ def test_stream_torture_real_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     user_text = kit.replay(sent, seen["saves"])  # type: ignore[arg-type]
     expected = set_field(kit.expected_document(sent, user_text, answer), "resume", resume,
                          str(doc))
-    assert rd["n_failures"] == 0, "torn reads:\n" + "\n".join(rd["failures"])  # type: ignore
+    assert rd["n_failures"] == 0, _torn(rd)  # type: ignore
     assert final == expected, final
     print(f"editor saves {len(seen['saves'])}, reader reads {rd['reads']}, "  # type: ignore
           f"{rd['states']} answer lengths seen")

@@ -2,7 +2,7 @@
 """The reader process of the streaming torture tests: parses a document in a loop while an
 answer streams into it and an editor saves it, as an editor's file watcher would.
 
-    python stream_reader.py DOC OUT SEQ STOP ANSWER_FILE [PREFIX]
+    python stream_reader.py DOC OUT SEQ STOP ANSWER_FILE [PREFIX [lines|partial]]
 
 ANSWER_FILE holds the full answer the agent will give. Every read that the editor did not tear
 (SEQ is the editor's seqlock, see ``stream_editor.py``: a read made while an in-place save of
@@ -11,7 +11,8 @@ the editor was under way is discarded) must be:
 * valid UTF-8, with frontmatter that parses (``agent_doc.document.parse``) and holds
   ``agent_doc_session``;
 * at most one boundary marker line (``<!-- agent:boundary:``);
-* the answer lines it shows are the first lines of the answer, in order, each one whole;
+* the answer lines it shows are the first lines of the answer, in order, each one whole
+  (with ``partial``: the last one shown may be the start of its line);
 * every user line (``PREFIX-above-N``/``PREFIX-below-N``) whole. The caller checks that every
   user line it saw (``user_lines``) is in the final document; a read missing a line seen
   earlier is counted (``transient_missing``), not failed: an in-place save landing in the file
@@ -37,6 +38,9 @@ import time
 def main() -> int:
     doc, out, seq_path, stop, answer_file = sys.argv[1:6]
     prefix = sys.argv[6] if len(sys.argv) > 6 else "user"
+    # "lines": the agent streams whole lines (text agents); "partial": its pieces may end
+    # inside a line (Claude's text deltas), so the last answer line shown may be a prefix
+    partial_lines = (sys.argv[7] if len(sys.argv) > 7 else "lines") == "partial"
     from agent_doc.document import parse
 
     with open(answer_file, encoding="utf-8") as fh:
@@ -85,8 +89,12 @@ def main() -> int:
         if markers > 1:
             fail(f"{markers} boundary markers", raw)
         shown = [ln for ln in lines if ln.startswith(answer_tag)]
-        if shown != answer[: len(shown)]:
-            bad = next(i for i, ln in enumerate(shown) if i >= len(answer) or ln != answer[i])
+        want = answer[: len(shown)]
+        if partial_lines and shown and len(shown) <= len(answer) \
+                and answer[len(shown) - 1].startswith(shown[-1]):
+            want = [*want[:-1], shown[-1]]  # the last line may still be growing
+        if shown != want:
+            bad = next(i for i, ln in enumerate(shown) if i >= len(want) or ln != want[i])
             fail(f"answer line {bad} is not the answer's line {bad}: {shown[bad]!r}", raw)
         states.add(len(shown))
         users = {ln for ln in lines if ln.startswith(f"{prefix}-")}
