@@ -126,8 +126,8 @@ class Settled:
         if shown != want[: len(shown)]:
             self.violations.append(f"the answer's lines are not its first {len(shown)} lines, "
                                    "once each, in order")
-        if self.complete and self.notes:
-            self.violations.append("the full answer AND the interrupted note")
+        # every line streamed but the agent never finished (killed, Ctrl-C) is still an
+        # interrupted answer: all its lines, then the note
         if shown and not self.complete and self.notes != 1:
             self.violations.append(f"a partial answer ({len(shown)} of {len(want)} lines) "
                                    f"with {self.notes} interrupted notes (want 1)")
@@ -146,10 +146,10 @@ class Settled:
 
     @property
     def kind(self) -> str:
-        if self.complete:
-            return "complete"
         if self.notes:
             return "interrupted"
+        if self.complete:
+            return "complete"
         return "none"
 
 

@@ -84,7 +84,7 @@ def main() -> int:
                 fail("frontmatter without agent_doc_session", raw)
         except Exception as exc:
             fail(f"frontmatter: {exc}", raw)
-        lines = text.split("\n")
+        lines = text.replace("\r\n", "\n").split("\n")
         markers = sum(1 for ln in lines if ln.startswith("<!-- agent:boundary:"))
         if markers > 1:
             fail(f"{markers} boundary markers", raw)
