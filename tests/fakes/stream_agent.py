@@ -17,6 +17,7 @@ STREAM_CHUNKS      number of lines (default 20)
 STREAM_WORDS       words per line (default 6)
 STREAM_PAUSE       seconds between two lines (default 0.01); STREAM_PAUSE_MAX > it makes the
                    pause random in [PAUSE, PAUSE_MAX] (from the seed: reproducible)
+STREAM_BURST       lines per burst (default 1): the pause comes only between bursts
 STREAM_FIRST_DELAY seconds to wait after reading the prompt, before the first line
 STREAM_STARTED     a file: ``WALLTIME PID`` is written there once the prompt is read
 STREAM_FIRST_TS    a file: ``time.time() time.monotonic()`` written right before the first line
@@ -82,6 +83,7 @@ def main() -> int:
     words = int(env.get("STREAM_WORDS", "6"))
     pause = float(env.get("STREAM_PAUSE", "0.01"))
     pause_max = float(env.get("STREAM_PAUSE_MAX", "0") or 0)
+    burst = int(env.get("STREAM_BURST", "1") or 1)
     _write(env.get("STREAM_STARTED"), f"{time.time():.6f} {os.getpid()}\n")
     first_delay = float(env.get("STREAM_FIRST_DELAY", "0") or 0)
     if first_delay:
@@ -92,6 +94,8 @@ def main() -> int:
     for i, line in enumerate(lines):
         if i == 0:
             _write(env.get("STREAM_FIRST_TS"), f"{time.time():.6f} {time.monotonic():.6f}\n")
+        elif burst > 1 and i % burst:
+            pass  # inside a burst: no pause
         elif pause_max > pause:
             time.sleep(rng.uniform(pause, pause_max))
         elif pause:
