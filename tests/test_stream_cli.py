@@ -37,8 +37,12 @@ lines = open(os.path.join(d, "answer"), encoding="utf-8").read().split("\n")
 hold = int(open(os.path.join(d, "hold")).read()) if os.path.exists(os.path.join(d, "hold")) else 1
 for i, line in enumerate(lines):
     if i == hold:
+        open(os.path.join(d, "printed"), "w").close()
         while not os.path.exists(os.path.join(d, "release")):
             time.sleep(0.02)
+        if os.path.exists(os.path.join(d, "fail")):
+            sys.stderr.write("fake agent: the model went away\n")
+            sys.exit(3)
     sys.stdout.write(line + ("\n" if i < len(lines) - 1 else ""))
     sys.stdout.flush()
     if i >= hold:
@@ -257,13 +261,35 @@ def test_ctrl_c_keeps_the_partial_answer_marked_interrupted(tmp_path: Path) -> N
     assert "No changes since last submit." in d.stderr, d  # the snapshot holds it too
 
 
-def count_flushes(path: Path, fake: Path, *extra: str) -> int:
-    """Start a run, wait until the agent is held after its first line, count how often the
-    document's inode changed (each flush is an exchange), then release."""
+def test_an_agent_failing_mid_stream_takes_the_partial_answer_back(tmp_path: Path) -> None:
+    path, fake = make_project(tmp_path)
+    proc = start_run(path, fake)
+    wait_for(lambda: "First line of the answer." in text_of(path), "the first line")
+    edit(path)  # the user's edit during the stream stays
+    (fake / "fail").write_text("1")
+    rc, _out, err = finish(proc, fake)
+    assert rc == 1, err
+    assert "exited with status 3" in err and "the model went away" in err
+    assert "the partial answer was taken back out" in err
+    final = text_of(path)
+    assert "First line of the answer." not in final and "agent:boundary" not in final
+    assert "## Assistant" not in final
+    assert "A line typed above." in final and "A line typed below." in final
+    assert not os.listdir(tmp_path / ".agent-doc" / "pending")
+    d = run_cli("diff", str(path), cwd=tmp_path)  # the question is still unanswered
+    assert "+Please explain streaming." in d.stdout, d
+
+
+def count_flushes(path: Path, fake: Path, *extra: str, expect_flush: bool = False) -> int:
+    """Start a run; once the agent has printed its first line and is held, watch the
+    document's inode for a while (each flush is an exchange: a new inode), then release.
+    ``expect_flush``: first wait until the first line is on disk (the positive control)."""
+    seen = {path.stat().st_ino}  # nothing else rewrites it: it has its session id already
     proc = start_run(path, fake, *extra)
-    wait_for(lambda: (fake / "pid").exists(), "the agent to start")
-    seen = {path.stat().st_ino}
-    deadline = time.monotonic() + 1.5  # the first line is out: a flush would come at once
+    wait_for(lambda: (fake / "printed").exists(), "the agent's first line")
+    if expect_flush:
+        wait_for(lambda: "First line of the answer." in text_of(path), "the first flush")
+    deadline = time.monotonic() + 1.5  # a flush would have come at once
     while time.monotonic() < deadline:
         seen.add(path.stat().st_ino)
         time.sleep(0.01)
@@ -274,7 +300,7 @@ def count_flushes(path: Path, fake: Path, *extra: str) -> int:
 
 def test_no_stream_and_config_switch_make_no_intermediate_flush(tmp_path: Path) -> None:
     path, fake = make_project(tmp_path / "on")
-    assert count_flushes(path, fake) >= 1  # the test can see a flush
+    assert count_flushes(path, fake, expect_flush=True) >= 1  # the test can see a flush
     path, fake = make_project(tmp_path / "flag")
     assert count_flushes(path, fake, "--no-stream") == 0
     assert "The end." in text_of(path)

@@ -546,16 +546,8 @@ def _apply(
     notes: dict[str, Any] = {}
 
     def compose(current: str) -> tuple[str, int]:
-        if region is not None:  # a streamed answer: our region is not the user's text
-            user = None if region.fallback else region.user_only(current)
-            if user is None:
-                if not notes.get("merging"):
-                    notes["merging"] = True
-                    _say("The streaming answer was edited in place. Merging changes...")
-                text, conflicts = region.compose(current, response, final=True)
-                return _resumed(text, session_id, doc, notes), conflicts
-            current = user
-        return _final_for(current, sent, ours, session_id, doc, notes)
+        return final_text(current, sent=sent, response=response, session_id=session_id,
+                          doc=doc, region=region, notes=notes)
 
     with project.doc_lock(doc), _SigintDeferred():
         from agent_doc import repair
@@ -597,6 +589,27 @@ def _apply(
         else:
             _say("Merge successful — user edits preserved.")
     return SubmitResult("answered", response, conflicts, _sha(final_bytes))
+
+
+def final_text(
+    current: str, *, sent: str, response: str, session_id: str | None, doc: str,
+    region: Region | None = None, notes: dict[str, Any] | None = None,
+) -> tuple[str, int]:
+    """The document after the write-back, for ``current`` (what is on disk or in an editor's
+    buffer): ``(text, conflicts)``. With ``region`` (a streamed answer, issue 16) our region
+    is cut out of ``current`` first, so the result is the non-streamed one."""
+    notes = {} if notes is None else notes
+    ours = sent + response_block(sent, response)
+    if region is not None:  # a streamed answer: our region is not the user's text
+        user = None if region.fallback else region.user_only(current)
+        if user is None:
+            if not notes.get("merging"):
+                notes["merging"] = True
+                _say("The streaming answer was edited in place. Merging changes...")
+            text, conflicts = region.compose(current, response, final=True)
+            return _resumed(text, session_id, doc, notes), conflicts
+        current = user
+    return _final_for(current, sent, ours, session_id, doc, notes)
 
 
 def _write_loop(
@@ -902,6 +915,18 @@ class _Streamer:
                        session_id=None, region=self.region)
         return True
 
+    def keep_interrupted(self, what: str) -> None:
+        """Ctrl-C: :meth:`interrupted`, and say what happened (a failure to write is said,
+        not raised: the interrupt goes on; the journal then keeps the partial answer)."""
+        try:
+            if self.interrupted():
+                _say(f"Interrupted: the partial answer is kept in {self.doc}, marked "
+                     f"*[answer interrupted]*; {what}")
+        except AgentDocError as exc:
+            _say(f"warning: the partial answer could not be written into {self.doc} "
+                 f"({exc.message}); run `agent-doc recover {self.doc}` to write it, marked "
+                 "as interrupted")
+
     def withdraw(self) -> None:
         """The agent failed mid-stream: take the partial answer back out of the document
         (it was never answered) and drop the journal. If that fails, the journal stays and
@@ -1159,6 +1184,8 @@ def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
     _say(f"[submit] diff computed ({len(diff.encode('utf-8'))} bytes)")
     parsed = parse(text, doc)
     agent = select_agent(options.agent, parsed.agent, project.root)
+    streaming, interval = (stream_enabled(options.stream, project)
+                           if getattr(agent, "streams", False) else (False, 0.0))
     if not options.no_git:
         from agent_doc import gitops
 
@@ -1187,22 +1214,19 @@ def _cycle(doc: str, project: Project, options: SubmitOptions) -> SubmitResult:
         prompt = build_prompt(text, diff, resumed=resumed)
         streamer: _Streamer | None = None
         extra: dict[str, Any] = {}
-        if getattr(agent, "streams", False):
-            streaming, interval = stream_enabled(options.stream, project)
-            if streaming:
-                streamer = _Streamer(doc, project, sent=text, agent=agent.name,
-                                     doc_session=parsed.session, reserve=reserve,
-                                     interval=interval)
-                extra["stream"] = streamer.flusher
+        if streaming:
+            streamer = _Streamer(doc, project, sent=text, agent=agent.name,
+                                 doc_session=parsed.session, reserve=reserve,
+                                 interval=interval)
+            extra["stream"] = streamer.flusher
         _say(f"Submitting to {agent.name}...")
         progress = sys.stderr.isatty() if options.progress is None else options.progress
         try:
             with _Progress(agent.name, progress):
                 reply = _send(agent, prompt, doc, project, parsed, options, conversation, extra)
         except KeyboardInterrupt:
-            if streamer is not None and streamer.interrupted():
-                _say(f"Interrupted: the partial answer is kept in {doc}, marked "
-                     "*[answer interrupted]*; the agent was stopped")
+            if streamer is not None:
+                streamer.keep_interrupted("the agent was stopped")
             raise
         except BaseException:
             if streamer is not None:
@@ -1440,9 +1464,7 @@ def write_stream(
                 if not data:
                     break
         except KeyboardInterrupt:
-            if streamer.interrupted():
-                _say(f"Interrupted: the partial answer is kept in {path}, marked "
-                     "*[answer interrupted]*")
+            streamer.keep_interrupted("standard input was not read to the end")
             raise
         except UnicodeDecodeError as exc:
             streamer.withdraw()
