@@ -365,6 +365,17 @@ def _kill_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
     return t
 
 
+def _summary(bad: list[Trial]) -> str:
+    """How many trials broke each invariant, then the first three trials in full."""
+    kinds: Counter[str] = Counter()
+    for t in bad:
+        kinds.update({"user line lost" if v.startswith("user line")
+                      else v.split(":")[0].split(" (")[0] for v in t.violations[1:]})
+    head = "; ".join(f"{k}: {v} trial(s)" for k, v in kinds.most_common())
+    return f"{len(bad)} trial(s) with violations — {head}\n\n" + "\n\n".join(
+        "\n".join(t.violations) for t in bad[:3])
+
+
 def _kill_campaign(tmp: Path, trials: int, seed: int) -> tuple[Counter[str], list[Trial]]:
     root = kit.setup_project(tmp / "proj")
     rng = random.Random(seed)
@@ -381,7 +392,7 @@ def test_sigkill_run_mid_stream(tmp_path: Path) -> None:
     counts, bad = _kill_campaign(tmp_path, trials, seed=16)
     print(f"{trials} SIGKILL trials: " + ", ".join(f"{k}: {v}" for k, v in sorted(
         counts.items())) + f"; {len(bad)} with violations")
-    assert not bad, "\n\n".join("\n".join(t.violations) for t in bad[:3])
+    assert not bad, _summary(bad)
     # the trials did hit the stream: some were interrupted mid-answer
     assert sum(v for k, v in counts.items() if k.endswith("interrupted")) >= trials // 10, counts
 
@@ -391,7 +402,7 @@ def test_sigkill_run_mid_stream_many(tmp_path: Path) -> None:
     trials = int(os.environ.get("STREAM_KILL_TRIALS_STRESS", "1000"))
     counts, bad = _kill_campaign(tmp_path, trials, seed=int(time.time()))
     print(f"{trials} SIGKILL trials: {dict(counts)}; {len(bad)} with violations")
-    assert not bad, "\n\n".join("\n".join(t.violations) for t in bad[:3])
+    assert not bad, _summary(bad)
 
 
 # -- 4. SIGKILL of the watch daemon mid-stream -----------------------------------------------
@@ -507,7 +518,7 @@ def test_sigkill_watch_mid_stream(tmp_path: Path) -> None:
     trials = int(os.environ.get("STREAM_WATCH_TRIALS", "3"))
     counts, bad = _watch_campaign(tmp_path, trials, seed=16)
     print(f"{trials} watch SIGKILL trials: {dict(counts)}; {len(bad)} with violations")
-    assert not bad, "\n\n".join("\n".join(t.violations) for t in bad[:2])
+    assert not bad, _summary(bad)
     assert counts["daemon killed mid-stream -> interrupted"], counts
 
 
@@ -516,4 +527,4 @@ def test_sigkill_watch_mid_stream_many(tmp_path: Path) -> None:
     trials = int(os.environ.get("STREAM_WATCH_TRIALS_STRESS", "40"))
     counts, bad = _watch_campaign(tmp_path, trials, seed=int(time.time()))
     print(f"{trials} watch SIGKILL trials: {dict(counts)}; {len(bad)} with violations")
-    assert not bad, "\n\n".join("\n".join(t.violations) for t in bad[:2])
+    assert not bad, _summary(bad)
