@@ -182,16 +182,28 @@ class Reply:
     """What the stand-in answers to one ``/v1/messages`` request."""
 
     def __init__(self, blocks: list[dict[str, Any]] | None = None, *, status: int = 200,
-                 error: tuple[str, str] | None = None, stop_reason: str | None = None) -> None:
+                 error: tuple[str, str] | None = None, stop_reason: str | None = None,
+                 pause: float = 0.0, stream_error: tuple[str, str] | None = None,
+                 error_after: int = 0, gate: threading.Event | None = None) -> None:
         self.blocks = blocks or []
         self.status = status
         self.error = error
+        #: streamed answers only: seconds between two SSE events (sent one by one, the
+        #: connection closed at the end), and an ``event: error`` (type, message) sent after
+        #: ``error_after`` text deltas instead of the rest of the answer
+        self.pause = pause
+        self.stream_error = stream_error
+        self.error_after = error_after
+        #: streamed answers only: after the first text delta, wait (at most 30 s) until the
+        #: test sets ``gate``; ``gated`` then says whether it was set in time
+        self.gate = gate
+        self.gated: bool | None = None
         self.stop_reason = stop_reason or (
             "tool_use" if any(b["type"] == "tool_use" for b in self.blocks) else "end_turn")
 
     @classmethod
-    def text(cls, text: str) -> Reply:
-        return cls([{"type": "text", "text": text}])
+    def text(cls, text: str, **stream: Any) -> Reply:
+        return cls([{"type": "text", "text": text}], **stream)
 
     @classmethod
     def tool(cls, name: str, tool_input: dict[str, Any], text: str | None = None) -> Reply:
@@ -331,6 +343,30 @@ class StandIn:
                     "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
                     "usage": {"output_tokens": 5}}))
                 events.append(("message_stop", {"type": "message_stop"}))
+                if reply.stream_error is not None:
+                    deltas = [i for i, (name, obj) in enumerate(events)
+                              if obj.get("delta", {}).get("type") == "text_delta"]
+                    cut = deltas[reply.error_after] if reply.error_after < len(deltas) \
+                        else len(events) - 1
+                    kind, message = reply.stream_error
+                    events = [*events[:cut], ("error", {
+                        "type": "error", "error": {"type": kind, "message": message}})]
+                if reply.pause or reply.stream_error is not None or reply.gate is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Cache-Control", "no-cache")
+                    self.send_header("Connection", "close")
+                    self.send_header("request-id", "req_standin")
+                    self.end_headers()
+                    self.close_connection = True
+                    for name, obj in events:
+                        self.wfile.write(f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode())
+                        self.wfile.flush()
+                        if reply.gate is not None and reply.gated is None and \
+                                obj.get("delta", {}).get("type") == "text_delta":
+                            reply.gated = reply.gate.wait(30)
+                        time.sleep(reply.pause)
+                    return
                 data = b"".join(
                     f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode()
                     for name, obj in events)

@@ -4,6 +4,10 @@
 the document's ``resume`` value (the conversation to continue); ``fork`` asks a backend that
 keeps conversations to branch from the latest one when there is no ``resume_id``; ``model``
 overrides the configured model. Backends that keep no conversation return ``session_id=None``.
+``send(..., stream=TextStream)`` (issue 16): a backend whose ``streams`` is true calls
+``stream.write(delta)`` as the answer arrives and ``stream.restart()`` when a new assistant
+message begins, and still returns the whole reply; the reply's text, not the concatenation of
+the deltas, is the answer.
 """
 
 from __future__ import annotations
@@ -59,9 +63,13 @@ if TYPE_CHECKING:
 
     class Agent(Protocol):
         name: str
+        #: whether ``send(..., stream=...)`` hands text on as it arrives (otherwise the
+        #: stream is not called and only the final reply counts)
+        streams: bool
 
         def send(
-            self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+            self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None,
+            stream: TextStream | None = None,
         ) -> AgentReply: ...
 
 else:

@@ -32,6 +32,20 @@ stdout must be one JSON value: an object with ``type``, ``subtype``, ``is_error`
 (string) and ``session_id``. With ``--verbose`` the CLI prints an array of messages instead;
 then the last element whose ``type`` is ``"result"`` is used. :func:`parse_stream_json` reads
 ``--output-format stream-json`` (one JSON event per line).
+
+**Streaming** (``send(..., stream=...)``, issue 16): the ``json`` output format of the arguments
+becomes ``--output-format stream-json --verbose --include-partial-messages`` (checked against
+the real Claude Code 2.1.332). Its stdout is one JSON event per line; :class:`StreamJsonReader`
+reads the chunks as they arrive (a line buffer: a line may come in pieces, a chunk may hold
+many lines) and hands on ``stream_event`` → ``content_block_delta`` → ``text_delta`` text with
+``stream.write``; each ``message_start`` after text was written (a tool turn: the text before
+the tool call is not the answer) calls ``stream.restart``; events of a subagent
+(``parent_tool_use_id`` set) are not the answer and are skipped; a line that is not JSON is
+kept aside, not fatal. The final ``result`` event is the reply exactly as with ``json``, and
+every error is handled as there (``is_error`` results, API errors, "No conversation found",
+"already in use"); a run that ends without a ``result`` event (killed mid-answer) is an error
+that says so. Arguments without ``--output-format json`` (a configured ``args`` that asks for
+something else) are not rewritten and such an agent does not stream (``streams`` is false).
 """
 
 from __future__ import annotations
@@ -56,7 +70,29 @@ TYPE_CHECKING = False  # `import typing` costs ~5 ms of start-up
 if TYPE_CHECKING:
     from typing import Any
 
+    from agent_doc.agents.base import TextStream
+
 DEFAULT_ARGS = ("-p", "--output-format", "json", "--permission-mode", "acceptEdits")
+#: what replaces ``--output-format json`` when the answer is streamed
+STREAM_FORMAT = ("--output-format", "stream-json", "--verbose", "--include-partial-messages")
+
+
+def stream_args(args: Sequence[str]) -> list[str] | None:
+    """``args`` with ``--output-format json`` (or ``--output-format=json``) replaced by
+    :data:`STREAM_FORMAT` (``--verbose``/``--include-partial-messages`` not repeated); None
+    when ``args`` do not ask for JSON output, so there is nothing to turn into a stream."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--output-format" and i + 1 < len(out) and out[i + 1] == "json":
+            end = i + 2
+            break
+        if arg == "--output-format=json":
+            end = i + 1
+            break
+    else:
+        return None
+    extra = [a for a in STREAM_FORMAT[2:] if a not in out]
+    return [*out[:i], *STREAM_FORMAT[:2], *extra, *out[end:]]
 
 #: characters a model name may hold ("claude-sonnet-4-5", "opus", "claude-opus-4-1[1m]",
 #: "us.anthropic.claude-3-7-sonnet-20250219-v1:0", "arn:aws:bedrock:…/…")
@@ -107,6 +143,9 @@ class ClaudeAgent:
     #: this backend takes a conversation id chosen by the caller (``--session-id``); the
     #: cycle records the id in the document before the call and passes ``new_conversation``
     chooses_conversation_id = True
+    #: hands the answer on as it arrives (``send(..., stream=...)``); an instance whose
+    #: ``args`` have no ``--output-format json`` sets it to False
+    streams = True
 
     def __init__(
         self,
@@ -128,16 +167,21 @@ class ClaudeAgent:
         #: the folder the CLI runs in (the project root; None = ours)
         self.cwd = cwd
         self._document: str | None = None  # named in hints during send()
+        self._stream_args = stream_args(self.args)
+        if self._stream_args is None:
+            self.streams = False
 
     def argv(
         self, *, resume_id: str | None, model: str | None, new_conversation: bool = False,
-        fork: bool = False,
+        fork: bool = False, stream: bool = False,
     ) -> list[str]:
         """The argument vector. ``fork`` is accepted for the :class:`Agent` interface and
-        ignored: the CLI is never asked to continue "the latest" conversation of a folder."""
+        ignored: the CLI is never asked to continue "the latest" conversation of a folder.
+        ``stream``: stream-json output (when the arguments allow it, see :func:`stream_args`)."""
         from agent_doc.prompts import SYSTEM_PROMPT
 
-        argv = [self.command, *self.args]
+        args = self._stream_args if stream and self._stream_args is not None else self.args
+        argv = [self.command, *args]
         if resume_id:
             if not is_conversation_id(resume_id):  # the cycle checks first, with the file name
                 raise AgentDocError(
@@ -154,11 +198,15 @@ class ClaudeAgent:
     def send(
         self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None,
         new_conversation: bool = False, document: str | None = None,
+        stream: TextStream | None = None,
     ) -> AgentReply:
         data = prompt.encode("utf-8")
         self._document = document
+        streaming = stream is not None and self._stream_args is not None
+        reader = StreamJsonReader(stream) if streaming else None
         result = self._run(self.argv(resume_id=resume_id, model=model,
-                                     new_conversation=new_conversation), data)
+                                     new_conversation=new_conversation, stream=streaming),
+                           data, reader)
         if new_conversation and result.returncode != 0 and _says(result, "already in use"):
             # an earlier run created this conversation and died before its answer was
             # applied: the conversation exists, continue it
@@ -167,7 +215,11 @@ class ClaudeAgent:
                 "run was interrupted); continuing it\n"
             )
             sys.stderr.flush()
-            result = self._run(self.argv(resume_id=resume_id, model=model), data)
+            if reader is not None:
+                reader.restart()
+                reader = StreamJsonReader(stream)
+            result = self._run(self.argv(resume_id=resume_id, model=model, stream=streaming),
+                               data, reader)
         elif (resume_id and not new_conversation and result.returncode != 0
               and _says(result, "no conversation found")):
             target = document or "FILE"
@@ -183,13 +235,17 @@ class ClaudeAgent:
                 agent=self.name,
                 stderr_tail=stderr_tail(result.stderr),
             )
-        return self.parse(result)
+        return self.parse(result) if reader is None else self.parse_streamed(result, reader)
 
-    def _run(self, argv: list[str], data: bytes) -> ProcessResult:
-        return run_agent_process(
+    def _run(self, argv: list[str], data: bytes,
+             reader: StreamJsonReader | None = None) -> ProcessResult:
+        result = run_agent_process(
             argv, data, agent=self.name, timeout=self.timeout, config_file=self.config_file,
-            cwd=self.cwd,
+            cwd=self.cwd, on_stdout=None if reader is None else reader.feed,
         )
+        if reader is not None:
+            reader.close()
+        return result
 
     def _config(self) -> str | None:
         """The config file to name in "check args" hints: only one that exists (where to put
@@ -233,6 +289,43 @@ class ClaudeAgent:
                 agent=self.name,
                 stderr_tail=tail,
             )
+        return self._reply_of(obj, tail)
+
+    def parse_streamed(self, result: ProcessResult, reader: StreamJsonReader) -> AgentReply:
+        """The reply of a ``stream-json`` run: its ``result`` event, errors as :meth:`parse`."""
+        obj = reader.final.raw if reader.final is not None else None
+        if result.returncode != 0 or (obj is not None and obj.get("is_error") is True):
+            if obj is not None and obj.get("is_error") is True:
+                raise self._reported_error(obj, result)
+            raw = obj.get("result") if obj is not None else None
+            reason = raw.strip()[:500] if isinstance(raw, str) else ""
+            check_exit(
+                self.name, self.command, result, self._config(),
+                detail=f": {reason}" if reason else (
+                    " before its final result" + reader.progress()),
+            )
+        tail = stderr_tail(result.stderr)
+        if obj is None:
+            bad = reader.bad_lines[0].decode("utf-8", "replace").strip() if \
+                reader.bad_lines else ""
+            if bad and not reader.events:
+                what = f"did not answer with stream-json; its output starts with: {bad[:200]!r}"
+            else:
+                what = "ended without its final result (no `result` event" + (
+                    f"; a line that is not JSON: {bad[:200]!r}" if bad else "") + ")" \
+                    + reader.progress()
+            raise AgentError(
+                f"agent '{self.name}' {what}; nothing was written",
+                hint="submit again; a claude-protocol agent that streams must print Claude "
+                "Code's stream-json events ending with a `result` (`claude -p --output-format "
+                "stream-json --verbose`); `run --no-stream` (or `[stream] enabled = false` in "
+                "the config) uses its JSON output instead",
+                agent=self.name,
+                stderr_tail=tail,
+            )
+        return self._reply_of(obj, tail)
+
+    def _reply_of(self, obj: dict[str, Any], tail: str) -> AgentReply:
         raw = obj.get("result", "")
         body = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
         if not body.strip():
@@ -376,3 +469,67 @@ def parse_stream_json(output: str | bytes) -> tuple[list[StreamEvent], StreamEve
     events = [e for e in (parse_stream_line(line) for line in output.splitlines()) if e]
     final = next((e for e in reversed(events) if e.kind == "result"), None)
     return events, final
+
+
+class StreamJsonReader:
+    """Reads ``stream-json`` output incrementally: :meth:`feed` takes each stdout chunk as it
+    is read (``procrun``'s ``on_stdout``, on the reading thread), :meth:`close` the end of the
+    output. Complete lines are parsed at once; text deltas of the main conversation go to the
+    ``stream`` (``write``), a ``message_start`` after text calls ``restart``. ``events`` are
+    all events (the same as :func:`parse_stream_json` of the whole output), ``final`` the last
+    ``result`` event, ``bad_lines`` the lines that are not JSON objects (skipped)."""
+
+    def __init__(self, stream: TextStream | None = None) -> None:
+        self.stream = stream
+        self.events: list[StreamEvent] = []
+        self.final: StreamEvent | None = None
+        self.bad_lines: list[bytes] = []
+        self.streamed = 0  # characters handed on since the last restart
+        self._buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        if b"\n" not in chunk:
+            self._buffer += chunk
+            return
+        head, _, rest = chunk.rpartition(b"\n")
+        self._buffer += head
+        lines = self._buffer.split(b"\n")
+        self._buffer = bytearray(rest)
+        for line in lines:
+            self._line(bytes(line))
+
+    def close(self) -> None:
+        """The output ended: a last line without its newline is read too."""
+        if self._buffer:
+            line = bytes(self._buffer)
+            self._buffer.clear()
+            self._line(line)
+
+    def restart(self) -> None:
+        if self.streamed and self.stream is not None:
+            self.stream.restart()
+        self.streamed = 0
+
+    def progress(self) -> str:
+        return f" ({self.streamed} characters of its answer had arrived)" if self.streamed \
+            else ""
+
+    def _line(self, line: bytes) -> None:
+        try:
+            event = parse_stream_line(line)
+        except AgentError:
+            self.bad_lines.append(line)
+            return
+        if event is None:
+            return
+        self.events.append(event)
+        if event.kind == "result":
+            self.final = event
+        elif event.raw.get("parent_tool_use_id"):
+            return  # a subagent's messages (the Task tool) are not the answer
+        elif event.kind == "text":
+            if event.text and self.stream is not None:
+                self.stream.write(event.text)
+                self.streamed += len(event.text)
+        elif event.kind == "other" and event.subtype == "message_start":
+            self.restart()

@@ -16,6 +16,14 @@ first-run prompt. That prompt carries the **whole document**, which is the conve
 model sees every earlier exchange as text. (The cost is that each submit sends the full
 document; the ``claude`` protocol instead continues a server-side conversation.)
 
+**Streaming** (``send(..., stream=...)``, issue 16): the request carries ``"stream": true`` and
+the answer is read as server-sent events while it arrives: each ``data:`` line is a JSON chunk
+whose ``choices[0].delta.content`` goes to ``stream.write``; ``data: [DONE]`` ends it. An error
+object in the stream (``{"error": ...}``), an HTTP error status before it, a connection cut
+before ``[DONE]`` (unless a chunk already carried a ``finish_reason``) are errors that say so;
+the answer is the concatenated content, cleaned as without streaming. A server that ignores
+``"stream"`` and answers one JSON object (a JSON content type) is read as without streaming.
+
 ``httpx`` is imported only when a request is made (the costliest import of all,
 ``bench/IMPORTS.md``, that other commands do not pay).
 """
@@ -31,10 +39,16 @@ from fastpath import TRACE, trace, trace_clock
 
 TYPE_CHECKING = False  # `import typing` costs start-up time (bench/IMPORTS.md)
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
+
+    from agent_doc.agents.base import TextStream
 
 
 class OpenAIAgent:
+    #: hands the answer on as it arrives (``send(..., stream=...)``)
+    streams = True
+
     def __init__(
         self,
         name: str,
@@ -87,7 +101,8 @@ class OpenAIAgent:
         return headers
 
     def send(
-        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None
+        self, prompt: str, *, resume_id: str | None, fork: bool, model: str | None,
+        stream: TextStream | None = None,
     ) -> AgentReply:
         import httpx
 
@@ -97,6 +112,9 @@ class OpenAIAgent:
         fix_url = config_hint(self.name, self.config_file, "check base_url")
         try:
             with httpx.Client(timeout=httpx.Timeout(self.timeout)) as client:
+                if stream is not None:
+                    return self._streamed(client, url, {**body, "stream": True},
+                                          {**headers, "Accept": "text/event-stream"}, stream)
                 response = _post(client, url, body, headers, self.name)
         except httpx.TimeoutException:
             raise AgentTimeout(
@@ -118,6 +136,12 @@ class OpenAIAgent:
                 hint=f"is this an OpenAI-compatible server? {fix_url}",
                 agent=self.name,
             ) from None
+        self._check_status(response, url)
+        return AgentReply(self._content(response.text, url), None)
+
+    def _check_status(self, response: Any, url: str) -> None:
+        """An HTTP error status as a clear :class:`AgentError` (the body read in full)."""
+        fix_url = config_hint(self.name, self.config_file, "check base_url")
         if response.status_code >= 400:
             excerpt = response.text.strip()[:500]
             hint = f"{fix_url}, model and api_key_env"
@@ -133,7 +157,95 @@ class OpenAIAgent:
                 hint=hint,
                 agent=self.name,
             )
-        return AgentReply(self._content(response.text, url), None)
+
+    def _streamed(self, client: Any, url: str, body: dict[str, Any],
+                  headers: dict[str, str], stream: TextStream) -> AgentReply:
+        """POST with ``"stream": true`` and read the server-sent events as they arrive."""
+        started = trace_clock() if TRACE else 0.0
+        parts: list[str] = []
+        with client.stream("POST", url, json=body, headers=headers) as response:
+            if response.status_code >= 400 or "json" in response.headers.get(
+                    "content-type", ""):
+                response.read()
+                if TRACE:
+                    trace("agent", f"{self.name}: POST {url} (stream)", started,
+                          f"HTTP {response.status_code}, {len(response.content)} B, no stream")
+                self._check_status(response, url)
+                return AgentReply(self._content(response.text, url), None)  # not streamed
+            done = finished = False
+            try:
+                for data in _sse_data(response.iter_lines()):
+                    if data.strip() == "[DONE]":
+                        done = True
+                        break
+                    delta, finish = self._chunk(data, url, parts)
+                    finished = finished or finish
+                    if delta:
+                        parts.append(delta)
+                        stream.write(delta)
+            except Exception as exc:
+                import httpx
+
+                if not isinstance(exc, httpx.TransportError) or \
+                        isinstance(exc, httpx.TimeoutException):
+                    raise
+                raise self._cut(url, parts, _reason(exc)) from None
+            if TRACE:
+                trace("agent", f"{self.name}: POST {url} (stream)", started,
+                      f"HTTP {response.status_code}, {sum(map(len, parts))} characters"
+                      + ("" if done else ", no [DONE]"))
+        if not done and not finished:
+            raise self._cut(url, parts, "the stream ended before its end ([DONE])")
+        text = "".join(parts)
+        if not text.strip():
+            raise AgentError(
+                f"agent '{self.name}' gave an empty response (the stream from {url} carried "
+                "no content)",
+                hint="nothing was written; submit again, or check the model name",
+                agent=self.name,
+            )
+        return AgentReply(text.lstrip("\n").rstrip(), None)
+
+    def _chunk(self, data: str, url: str, parts: list[str]) -> tuple[str, bool]:
+        """``(content delta, whether a finish_reason was given)`` of one streamed chunk."""
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            raise self._cut(url, parts, f"a streamed chunk is not JSON: {data.strip()[:200]!r}",
+                            broken=True) from None
+        if isinstance(obj, dict) and obj.get("error"):
+            err = obj["error"]
+            message = err.get("message") if isinstance(err, dict) else err
+            raise AgentError(
+                f"agent '{self.name}': {url} reported an error in the middle of its answer: "
+                f"{str(message or json.dumps(err))[:300]}"
+                + (f" ({sum(map(len, parts))} characters had arrived)" if parts else ""),
+                hint="nothing was written; submit again (if it keeps failing, check the "
+                "server's log, the model name and its context size)",
+                agent=self.name,
+            )
+        try:
+            choice = obj["choices"][0] if obj.get("choices") else {}
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise self._cut(url, parts, f"a streamed chunk has no choices[0].delta: "
+                            f"{data.strip()[:200]!r}", broken=True) from None
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return (content if isinstance(content, str) else "",
+                bool(isinstance(choice, dict) and choice.get("finish_reason")))
+
+    def _cut(self, url: str, parts: list[str], why: str, broken: bool = False) -> AgentError:
+        got = sum(map(len, parts))
+        return AgentError(
+            f"agent '{self.name}': the streamed answer from {url} broke off: {why}"
+            + (f" after {got} characters" if got else " before any text"),
+            hint="nothing was written; submit again"
+            + (" — is this an OpenAI-compatible chat completions server?" if broken else
+               " (the server stopped or the connection was cut)"),
+            agent=self.name,
+        )
 
     def _content(self, text: str, url: str) -> str:
         try:
@@ -182,6 +294,23 @@ def _seconds(value: float | None) -> str:
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+def _sse_data(lines: Iterator[str]) -> Iterator[str]:
+    """The ``data`` of each server-sent event (its ``data:`` lines joined by newlines; other
+    fields and comments skipped); a last event without its blank line is given too."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
 
 
 def _post(client: Any, url: str, body: dict[str, Any], headers: dict[str, str], name: str) -> Any:
