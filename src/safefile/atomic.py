@@ -519,7 +519,9 @@ def _exchange(a: str, b: str) -> bool:
     raise OSError(err, f"cannot replace {b}: {os.strerror(err)}")
 
 
-def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | None:
+def exchange_write(
+    path: str | os.PathLike[str], data: bytes | str, *, keep_as: str | None = None
+) -> bytes | None:
     """Replace an existing file with ``data`` and return the bytes it displaced.
 
     Like :func:`atomic_write` (temporary file, mode and owner kept, fsync, folder fsync,
@@ -528,6 +530,14 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
     save that landed in between instead of losing it. A writer still writing into the displaced
     file is waited for (read lease). Returns None where the exchange is unsupported (nothing was
     changed; fall back to check-then-:func:`atomic_write`).
+
+    ``keep_as`` (a path beside the target, chosen by the caller): the temporary file gets that
+    name and, once the exchange is done, the displaced file **stays** there — the caller
+    deletes it only after what it holds is safe (merged and on disk). A displaced file may be
+    the only copy of an editor's save: a process killed before it merged it must leave it for
+    the next one to find. :func:`clean_stale_temps` never removes such a name (it is not a
+    ``.tmp-`` name). Before the exchange (or when it is unsupported or fails) the file holds
+    only ``data`` and is removed as usual.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     given = os.fspath(path)
@@ -545,8 +555,9 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
         )
     clean_stale_temps(target)
     prefix = os.path.join(folder, _tmp_prefix(os.path.basename(target)))
-    tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
+    tmp = keep_as or f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    exchanged = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "in use" mark for cleaners
@@ -565,6 +576,7 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
             os.close(fd)
         if not _exchange(tmp, target):
             return None
+        exchanged = True
         _fsync_dir(folder)
         rfd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
@@ -572,10 +584,11 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
         finally:
             os.close(rfd)
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if not (exchanged and keep_as):  # a kept displaced file is the caller's to delete
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
 
 
 def read_bytes(path: str | os.PathLike[str], *, state_root: str | None = None) -> bytes:
