@@ -43,7 +43,12 @@ right before :func:`safefile.atomic_write` — the SPEC's version with its small
 The exchange is :func:`safefile.exchange_write` (the same temporary file, mode/owner, fsync
 and folder fsync as ``atomic_write``). After a displaced save, the next round merges our text
 with it against what that save replaced, so a save built on an intermediate version loses
-nothing either.
+nothing either. The displaced file stays on disk (``.NAME.agent-doc-displaced-PID-...``, a
+name no temp-file cleaner removes) until the merged text is in place, and the next write-back
+of the document merges one a killed run left before anything else — so a SIGKILL at any point
+loses no save (issue 16: a streamed answer makes one exchange per flush). ``diff`` after a
+kill between the final write and the snapshot save compares with the snapshot the settle
+would save (:func:`settled_snapshot`).
 
 The response block is ``\\n## Assistant\\n\\n<text>\\n\\n## User\\n\\n`` (SPEC A3) in the
 document's newline style (CRLF documents get CRLF). If the sent text does not end with a

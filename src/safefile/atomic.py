@@ -26,6 +26,10 @@ mode is always ``mode`` (default: :func:`~safefile.state.copy_mode` of ``state_r
 by the umask, whatever the replaced file had. A document (no ``state_root``) must be a regular
 file once its links are followed.
 
+:func:`exchange_write` puts the new content in with an atomic exchange and hands back what it
+displaced; with ``keep_as`` the displaced file is left on disk under the caller's name (never a
+``.tmp-`` name, so :func:`clean_stale_temps` leaves it) until the caller has merged it.
+
 Known limits (inherent to rename-based writes): hard links to the target are split (the other
 names keep the old content), and ACLs / extended attributes are not copied.
 """
