@@ -735,7 +735,11 @@ def _left_displaced(real: str, doc: str, disk: bytes, user_of: Callable[[str], s
             continue  # already in the document
         base = user if _sha(disk)[:16] == ours else sent
         _say(f"[submit] merging a save of {doc} that a write cut short had displaced")
-        user = merge3way(base, user, theirs).text
+        m = merge3way(base, user, theirs)
+        if m.conflicts:
+            _say(f"WARNING: {m.conflicts} merge conflict(s) in {doc} between the document and "
+                 "that save; resolve the conflict markers manually")
+        user = m.text
     return user, files
 
 
