@@ -276,7 +276,8 @@ class Crash:
         if tmps:  # left by the killed writer: the next write of the same file removes them
             import os as _os
 
-            names = sorted({_os.path.basename(p)[1:].split(".tmp-", 1)[0] for p in tmps})
+            names = sorted({_os.path.basename(p)[1:].split(".tmp-", 1)[0].split(
+                ".agent-doc-displaced-", 1)[0] for p in tmps})
             failed = []
             for name in names or [DOC]:
                 # `--session-id` must be a Claude conversation id (a UUID) since issue 12
