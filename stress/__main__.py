@@ -1,6 +1,7 @@
 """``python -m stress`` — the stress/fault suite of agent-doc (not part of the default tests).
 
-    python -m stress [--minutes M] [--procs N] [--trials T] [--only torture|crash|badinput|hostile]
+    python -m stress [--minutes M] [--procs N] [--trials T] [--stream-trials T]
+                     [--only torture|crash|badinput|hostile|streaming]
                      [--seed S] [--smoke] [--editor-saves mixed|rename|inplace] [--keep]
                      [--json]
 
@@ -30,6 +31,7 @@ from stress.common import Tally
 DEFAULT_MINUTES = 2.0
 DEFAULT_PROCS = 16
 DEFAULT_TRIALS = 320
+DEFAULT_STREAM_TRIALS = 120
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
                     "the crash part's parallel trials (procs/4, at least 1)")
     ap.add_argument("--trials", type=int, default=None,
                     help=f"crash trials in all (default {DEFAULT_TRIALS})")
-    ap.add_argument("--only", choices=["torture", "crash", "badinput", "hostile"], action="append",
+    ap.add_argument("--stream-trials", type=int, default=None,
+                    help=f"streaming trials (default {DEFAULT_STREAM_TRIALS}; smoke 24)")
+    ap.add_argument("--only", choices=["torture", "crash", "badinput", "hostile", "streaming"],
+                    action="append",
                     help="run only this part (repeatable)")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
     ap.add_argument("--smoke", action="store_true",
@@ -59,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     procs = args.procs if args.procs is not None else (4 if args.smoke else DEFAULT_PROCS)
     trials = args.trials if args.trials is not None else (24 if args.smoke else DEFAULT_TRIALS)
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
-    parts = args.only or ["torture", "crash", "badinput", "hostile"]
+    stream_trials = args.stream_trials if args.stream_trials is not None else (
+        24 if args.smoke else DEFAULT_STREAM_TRIALS)
+    parts = args.only or ["torture", "crash", "badinput", "hostile", "streaming"]
     if not shutil.which("tmux"):
         print("stress: tmux is required (apt-get install tmux)", file=sys.stderr)
         return 2
@@ -84,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             from stress import hostile
 
             hostile.run(tally, seed=seed, keep=args.keep)
+        elif part == "streaming":
+            from stress import streaming
+
+            streaming.run(tally, trials=stream_trials, workers=max(1, min(3, procs // 4)),
+                          seed=seed, keep=args.keep)
         else:
             from stress import badinput
 

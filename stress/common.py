@@ -283,11 +283,12 @@ def kill_group(p: subprocess.Popen[bytes]) -> None:
 
 
 def temp_files(root: Path) -> list[str]:
-    """Temporary files of atomic writes (``.NAME.tmp-PID-RANDOM``) anywhere under ``root``."""
+    """Temporary files of atomic writes (``.NAME.tmp-PID-RANDOM``) and displaced files kept by
+    a write-back (``.NAME.agent-doc-displaced-...``) anywhere under ``root``."""
     found: list[str] = []
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            if name.startswith(".") and ".tmp-" in name:
+            if name.startswith(".") and (".tmp-" in name or ".agent-doc-displaced-" in name):
                 found.append(os.path.join(dirpath, name))
     return found
 

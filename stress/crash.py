@@ -277,9 +277,11 @@ class Crash:
             import os as _os
 
             # a temp file under .agent-doc/ (a snapshot, journal or repair record) belongs to
-            # the document: its next write-back rewrites those files and so removes it
+            # the document: its next write-back rewrites those files and so removes it; a kept
+            # displaced save (.NAME.agent-doc-displaced-...) is merged by NAME's next write-back
             names = sorted({DOC if f"{_os.sep}.agent-doc{_os.sep}" in p
-                            else _os.path.basename(p)[1:].split(".tmp-", 1)[0] for p in tmps})
+                            else _os.path.basename(p)[1:].split(".tmp-", 1)[0].split(
+                                ".agent-doc-displaced-", 1)[0] for p in tmps})
             failed = []
             for name in names or [DOC]:
                 # `--session-id` must be a Claude conversation id (a UUID) since issue 12

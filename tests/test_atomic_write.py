@@ -221,6 +221,30 @@ def test_exchange_write_keeps_mode_and_symlink_and_returns_the_old_bytes(
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
 
 
+def test_exchange_write_keep_as_leaves_the_displaced_file(tmp_path: Path) -> None:
+    """A displaced file kept for the caller (it may be an editor's only copy of a save) is
+    left in place by the writer — also when the writer dies (a real process, exited) — and
+    no later safe write's clean-up of dead writers' temp files removes it."""
+    target = tmp_path / "doc.md"
+    target.write_text("the user's save")
+    kept = tmp_path / f".doc.md.agent-doc-displaced-{os.getpid()}-x"
+    code = ("import sys; from safefile import exchange_write; "
+            "r = exchange_write(sys.argv[1], 'ours', keep_as=sys.argv[2]); "
+            "sys.exit(3 if r is None else 0)")
+    p = subprocess.run([sys.executable, "-c", code, str(target), str(kept)])
+    if p.returncode == 3:
+        pytest.skip("renameat2(RENAME_EXCHANGE) is not available here")
+    assert p.returncode == 0
+    assert target.read_text() == "ours"
+    assert kept.read_text() == "the user's save"  # the writer (now dead) left it
+    atomic_write(target, "next")  # cleans the stale temp files of dead writers
+    from safefile.atomic import clean_stale_temps
+
+    clean_stale_temps(str(target))
+    assert kept.read_text() == "the user's save"
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
 def test_new_file_mode(tmp_path: Path) -> None:
     atomic_write(tmp_path / "a", "x")
     assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o666 & ~umask()

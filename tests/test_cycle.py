@@ -567,7 +567,7 @@ def test_an_editor_that_never_stops_saving_keeps_its_last_save(
     sent = doc.read_text()
     saves: list[str] = []
 
-    def editor_saves_then_exchange(path: str, data: bytes) -> bytes | None:
+    def editor_saves_then_exchange(path: str, data: bytes, **kw: str) -> bytes | None:
         # the editor reads the file and saves it with one more line, by rename, just before
         # our exchange lands
         text = Path(path).read_text() + f"editor line {len(saves)}\n"
@@ -575,7 +575,7 @@ def test_an_editor_that_never_stops_saving_keeps_its_last_save(
         tmp.write_text(text)
         os.replace(tmp, path)
         saves.append(text)
-        return real_exchange(path, data)
+        return real_exchange(path, data, **kw)
 
     monkeypatch.setattr(cycle, "exchange_write", editor_saves_then_exchange)
     monkeypatch.setattr(cycle, "MAX_SWAPS", 3)

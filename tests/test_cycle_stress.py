@@ -79,9 +79,9 @@ def _editor_trials(project: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Ed
     swaps: list[tuple[float, float, bool]] = []
     real_swap = cycle.exchange_write
 
-    def timed_swap(real: str, data: bytes) -> bytes | None:
+    def timed_swap(real: str, data: bytes, **kw: str) -> bytes | None:
         t0 = time.monotonic()
-        displaced = real_swap(real, data)
+        displaced = real_swap(real, data, **kw)
         swaps.append((t0, time.monotonic(), displaced is not None and displaced != expected[0]))
         return displaced
 

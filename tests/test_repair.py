@@ -327,13 +327,13 @@ def test_a_stale_save_during_the_write_back_loop_keeps_the_answer(
         tmp.write_text(text)
         os.replace(tmp, doc)
 
-    def exchange_with_an_editor(path: str, data: bytes) -> bytes | None:
+    def exchange_with_an_editor(path: str, data: bytes, **kw: str) -> bytes | None:
         calls.append(1)
         if len(calls) == 1:  # saved after our read, before our first swap
             rename_save(p0 + "e1\n")
         elif len(calls) == 2:  # made from that save (read before our first swap)
             rename_save(p0 + "e1\ne2\n")
-        return real_exchange(path, data)
+        return real_exchange(path, data, **kw)
 
     monkeypatch.setattr(cycle, "exchange_write", exchange_with_an_editor)
     result = cycle.apply_response(str(doc), Project.for_document(doc), sent=p0,

@@ -35,7 +35,7 @@ def _run_stress(*args: str, timeout: float) -> dict:
     except ValueError:
         pytest.fail(f"python -m stress printed no JSON (rc {p.returncode}):\n{p.stderr[-4000:]}")
     parts = {row["part"] for row in result["rows"]}
-    assert parts == {"torture", "crash", "badinput"}, (parts, p.stderr[-4000:])
+    assert {"torture", "crash", "badinput", "streaming"} <= parts, (parts, p.stderr[-4000:])
     broken = [row for row in result["rows"] if row["violations"]]
     report = "\n".join(
         f"[{r['part']}] {r['invariant']}: {r['violations']} of {r['checks']}\n  "

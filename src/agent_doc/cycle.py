@@ -43,7 +43,12 @@ right before :func:`safefile.atomic_write` — the SPEC's version with its small
 The exchange is :func:`safefile.exchange_write` (the same temporary file, mode/owner, fsync
 and folder fsync as ``atomic_write``). After a displaced save, the next round merges our text
 with it against what that save replaced, so a save built on an intermediate version loses
-nothing either.
+nothing either. The displaced file stays on disk (``.NAME.agent-doc-displaced-PID-...``, a
+name no temp-file cleaner removes) until the merged text is in place, and the next write-back
+of the document merges one a killed run left before anything else — so a SIGKILL at any point
+loses no save (issue 16: a streamed answer makes one exchange per flush). ``diff`` after a
+kill between the final write and the snapshot save compares with the snapshot the settle
+would save (:func:`settled_snapshot`).
 
 The response block is ``\\n## Assistant\\n\\n<text>\\n\\n## User\\n\\n`` (SPEC A3) in the
 document's newline style (CRLF documents get CRLF). If the sent text does not end with a
@@ -514,7 +519,9 @@ def _apply(
             _say(f"The response was already applied to {doc}")
             return SubmitResult("answered", response, 0, None)
         final, final_bytes, conflicts, bases = _write_loop(
-            doc, project, compose, notes, answer=response)
+            doc, project, compose, notes, answer=response,
+            user_of=user_text_of(sent, response, region), sent=sent)
+        _fault("before-snapshot")
         if repair.tracing():  # the stress suite's per-write trace
             repair.trace("write-back", doc, sent=_sha(sent.encode("utf-8")),
                          read=_sha(bases[0].encode("utf-8")),
@@ -546,6 +553,20 @@ def _apply(
     return SubmitResult("answered", response, conflicts, _sha(final_bytes))
 
 
+def user_text_of(sent: str, response: str, region: Region | None) -> Callable[[str], str]:
+    """``text -> the user's text in it``: our streaming region (``region``) and the answer's
+    response block cut out (what an exchange may have displaced or left on disk)."""
+    block = response_block(sent, response)
+
+    def user_of(text: str) -> str:
+        if region is not None:
+            text = region.withdraw(text)
+        at = text.rfind(block)
+        return text if at < 0 else text[:at] + text[at + len(block):]
+
+    return user_of
+
+
 def final_text(
     current: str, *, sent: str, response: str, session_id: str | None, doc: str,
     region: Region | None = None, notes: dict[str, Any] | None = None,
@@ -567,9 +588,120 @@ def final_text(
     return _final_for(current, sent, ours, session_id, doc, notes)
 
 
+_faults_done: set[str] = set()
+
+
+def _fault(point: str) -> None:
+    """Test-only fault injection: ``AGENT_DOC_FAULT="POINT=kill,POINT=stop"`` SIGKILLs (or
+    SIGSTOPs, once per point) this process at ``POINT`` — ``before-exchange``,
+    ``after-exchange`` (a write's exchange done, its displaced file not yet dealt with),
+    ``before-snapshot`` (the answer written, snapshot and journal not yet). Unset: nothing."""
+    spec = os.environ.get("AGENT_DOC_FAULT")
+    if not spec or point in _faults_done:
+        return
+    for item in spec.split(","):
+        where, _eq, action = item.partition("=")
+        if where.strip() == point:
+            _faults_done.add(point)
+            sig = signal_module()
+            os.kill(os.getpid(), sig.SIGSTOP if action.strip() == "stop" else sig.SIGKILL)
+
+
+#: the name part of a displaced file (``.NAME.agent-doc-displaced-PID-OURS-READ``)
+DISPLACED_TAG = ".agent-doc-displaced-"
+
+
+def _displaced_prefix(real: str) -> str:
+    name = os.path.basename(real)
+    while len(os.fsencode(name)) > 180:  # room for the tag, pid and hashes in NAME_MAX
+        name = name[:-1]
+    return os.path.join(os.path.dirname(real), f".{name}{DISPLACED_TAG}")
+
+
+def _displaced_path(real: str, ours: bytes, read: bytes) -> str:
+    """Where an exchange keeps the file it displaced until its content is safe (issue 16):
+    the name says who made it and the hashes of what we wrote and what we had read, so a
+    later process knows whether it holds anything else (an editor's save)."""
+    return (f"{_displaced_prefix(real)}{os.getpid()}-{_sha(ours)[:16]}-{_sha(read)[:16]}-"
+            f"{os.urandom(2).hex()}")
+
+
+def _unlink_quiet(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def _lines_within(small: str, big: str) -> bool:
+    """Every line of ``small`` occurs in ``big`` in the same order (nothing of it is lost)."""
+    lines = iter(big.splitlines())
+    return all(any(line == other for other in lines) for line in small.splitlines())
+
+
+def _left_displaced(real: str, doc: str, disk: bytes, user_of: Callable[[str], str],
+                    sent: str) -> tuple[str | None, list[str]]:
+    """Displaced files a killed (or failed) write left beside ``real`` (the caller holds the
+    document lock, so no write of this document is under way): ``(user text, files)``.
+
+    A file holding what its writer wrote or had read holds nothing new. Any other is an
+    editor's save our exchange displaced and nobody merged: its user text (``user_of``: our
+    region / answer cut out) is merged into the current one — base = the user text of what
+    that writer wrote when the document still holds exactly that (then the merge *is* the
+    user's save), else the sent text (changes made on both sides collapse). The user text
+    is None when no save needs merging. The caller deletes ``files`` once the document
+    written from that text is on disk — never before."""
+    prefix = _displaced_prefix(real)
+    folder, start = os.path.split(prefix)
+    try:
+        names = sorted(n for n in os.listdir(folder or ".") if n.startswith(start))
+    except OSError:
+        return None, []
+    files: list[str] = []
+    found: list[tuple[float, str, str, str]] = []
+    for name in names:
+        full = os.path.join(folder, name)
+        parts = name[len(start):].split("-")
+        try:
+            raw = read_bytes(full)
+            mtime = os.stat(full).st_mtime
+        except OSError:
+            continue
+        files.append(full)
+        digest = _sha(raw)[:16]
+        if len(parts) >= 3 and digest in (parts[1], parts[2]):
+            continue  # what we wrote (never exchanged) or what we had read: nothing new
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            saved = _save_aside(real, raw)
+            _say(f"warning: an editor's save of {doc} displaced by a write that was cut short "
+                 f"is not valid UTF-8; it is kept in {saved}")
+            continue
+        found.append((mtime, name, text, parts[1] if len(parts) >= 3 else ""))
+    if not found:
+        return None, files
+    current = _decode(disk, doc)
+    user = user_of(current)
+    for _mtime, _name, text, ours in sorted(found):
+        theirs = user_of(text)
+        if _lines_within(theirs, user):
+            continue  # already in the document
+        base = user if _sha(disk)[:16] == ours else sent
+        _say(f"[submit] merging a save of {doc} that a write cut short had displaced")
+        m = merge3way(base, user, theirs)
+        if m.conflicts:
+            _say(f"WARNING: {m.conflicts} merge conflict(s) in {doc} between the document and "
+                 "that save; resolve the conflict markers manually")
+        user = m.text
+    return user, files
+
+
 def _write_loop(
     doc: str, project: Project, compose: Callable[[str], tuple[str, int]],
     notes: dict[str, Any], *, answer: str | None,
+    user_of: Callable[[str], str] | None = None, sent: str | None = None,
 ) -> tuple[str, bytes, int, list[str]]:
     """Read, compute, swap in — the one read/merge/exchange loop of every write of an answer
     (the final write-back and each streaming flush; the caller holds the document lock).
@@ -577,7 +709,14 @@ def _write_loop(
     ``compose(current) -> (text, conflicts)`` gives the text to write for what is on disk.
     Returns ``(final text, its bytes, conflicts, bases)``; ``bases``: the versions without
     the answer we wrote over (for repair.py). ``answer``: the response text, for the
-    stale-save repair of the final write (None for a flush: a flush is never repaired)."""
+    stale-save repair of the final write (None for a flush: a flush is never repaired).
+
+    Nothing an editor saved is lost at any kill point (issue 16): each exchange keeps the
+    file it displaced (:func:`_displaced_path`) until the loop ends with everything merged
+    and on disk; a displaced file a killed or failed write left is merged first
+    (:func:`_left_displaced`, with ``user_of``: the user's text without our answer, and
+    ``sent``) and deleted only after the write. The caller deletes the journal after this
+    returns, so a displaced save never outlives its journal."""
     from agent_doc import repair
 
     real = os.path.realpath(doc)
@@ -605,13 +744,23 @@ def _write_loop(
     current = _decode(expected, doc)
     bases = [current]  # versions without the answer we wrote over (for repair.py)
     final_bytes = expected
-    final, conflicts = compose(current)
+    left: list[str] = []
+    merged_left = None
+    if user_of is not None and sent is not None:
+        merged_left, left = _left_displaced(real, doc, expected, user_of, sent)
+    final, conflicts = compose(current if merged_left is None else merged_left)
     last_save = current  # the editor's latest version we have seen (kept if we give up)
+    kept: list[str] = list(left)  # displaced files to delete once the loop is done
     for _attempt in range(MAX_SWAPS):
         final_bytes = final.encode("utf-8")
         if final_bytes == expected:
             break  # already there (a pending response applied twice)
-        displaced = exchange_write(real, final_bytes)
+        _fault("before-exchange")
+        keep_as = _displaced_path(real, final_bytes, expected)
+        displaced = exchange_write(real, final_bytes, keep_as=keep_as)
+        if displaced is not None:
+            kept.append(keep_as)
+            _fault("after-exchange")
         if displaced is None:  # no exchange here: check, then replace (small window)
             now = read_bytes(real)
             if now != expected:
@@ -632,6 +781,7 @@ def _write_loop(
             theirs = _decode(displaced, doc)
         except DecodeError:
             saved = _save_aside(real, displaced)
+            _unlink_quiet(kept)
             raise AgentDocError(
                 f"{doc} was saved as invalid UTF-8 while the response was being written",
                 hint=f"that version is kept in {saved}; the response is in the document "
@@ -655,12 +805,15 @@ def _write_loop(
         # the disk holds our previous round; the editor's last save (which that round
         # displaced) exists only here: keep it where the hint says
         saved = _save_aside(real, last_save.encode("utf-8"))
+        _unlink_quiet(kept)
         raise AgentDocError(
             f"{doc} kept changing while the response was being written ({MAX_SWAPS} tries)",
             hint=f"the last version saved by your editor is in {saved}; the response is kept "
             f"in {_pending_path(project, doc)}: run `agent-doc recover {doc}` when the "
             "editor is quiet",
         )
+    # the document holds every displaced save now (merged): their files may go
+    _unlink_quiet(kept)
     return final, final_bytes, conflicts, bases
 
 
@@ -711,6 +864,31 @@ def stream_info(record: dict[str, Any]) -> dict[str, Any] | None:
             isinstance(n, int) and not isinstance(n, bool) for n in flushed):
         return None
     return {"boundary": boundary, "flushed": flushed, "complete": info.get("complete") is True}
+
+
+def settled_snapshot(text: str, record: dict[str, Any], doc: str) -> str | None:
+    """The snapshot that settling ``record`` (a journal) would save, when the document
+    ``text`` already holds its answer as the settle writes it — a run killed between its
+    final write and the snapshot save (or a live run in those milliseconds); else None.
+
+    ``diff`` compares with this instead of the stored snapshot, read-only: settling from
+    ``diff`` would need the submit lock (a live run holds it for minutes) and would write
+    the document and the snapshot from a command that only reads. What a later settle
+    finds is the same: the answer is there, the snapshot becomes this text."""
+    info = stream_info(record)
+    response = record["response"]
+    if info is not None and not info["complete"]:
+        from agent_doc.stream import interrupted_answer
+
+        response = interrupted_answer(response)
+    sent = record["sent"]
+    block = response_block(sent, response)
+    if block not in text:
+        return None
+    try:
+        return _with_resume(sent + block, record.get("session_id"), doc)
+    except FrontmatterError:
+        return sent + block
 
 
 def strip_streaming(text: str, record: dict[str, Any]) -> str:
@@ -854,8 +1032,9 @@ class _Streamer:
 
                 if in_editor(self.doc, self.project, compose_text):
                     return shown[-1] if shown else None
-        final, _bytes, _conflicts, _bases = _write_loop(self.doc, self.project, compose, {},
-                                                        answer=None)
+        final, _bytes, _conflicts, _bases = _write_loop(
+            self.doc, self.project, compose, {}, answer=None, user_of=self.region.withdraw,
+            sent=self.region.sent)
         return final
 
     def finish(self, response: str, session_id: str | None) -> Region | None:
@@ -909,7 +1088,7 @@ class _Streamer:
             with self.project.doc_lock(self.doc):
                 _write_loop(self.doc, self.project,
                             lambda current: (self.region.withdraw(current), 0), {},
-                            answer=None)
+                            answer=None, user_of=self.region.withdraw, sent=self.region.sent)
                 _delete_pending(self.project, self.doc)
         except (AgentDocError, OSError) as exc:
             message = exc.message if isinstance(exc, AgentDocError) else str(exc)

@@ -32,6 +32,10 @@ answers, ``watch.pid``) — is created, locked, filled, given its owner/mode and
 pair of functions, :func:`_open_temp` and :func:`_fill_temp`; no other module writes a file by
 temporary file and rename.
 
+:func:`exchange_write` puts the new content in with an atomic exchange and hands back what it
+displaced; with ``keep_as`` the displaced file is left on disk under the caller's name (never a
+``.tmp-`` name, so :func:`clean_stale_temps` leaves it) until the caller has merged it.
+
 Known limits (inherent to rename-based writes): hard links to the target are split (the other
 names keep the old content), and ACLs / extended attributes are not copied.
 """
@@ -249,17 +253,18 @@ def atomic_write(
 
 
 def _open_temp(
-    target: str, given: str, create_mode: int, *, verb: str = "write"
+    target: str, given: str, create_mode: int, *, verb: str = "write", name: str | None = None
 ) -> tuple[int, str]:
     """Create ``.<name>.tmp-<pid>-<random>`` beside ``target`` (``O_EXCL``, a new name on a
     collision, up to 5 tries) and ``flock`` it — the "being written" mark
     :func:`clean_stale_temps` respects. Returns ``(fd, temp path)``. Errors name ``given``:
     ``PermissionError`` (no permission to create a file in the folder), ``FileNotFoundError``
-    (the folder is missing). ``verb``: "write" or "create", for the messages."""
+    (the folder is missing). ``verb``: "write" or "create", for the messages. ``name``: the
+    exact path to create instead (one try; :func:`exchange_write`'s ``keep_as``)."""
     folder = os.path.dirname(target)
     prefix = os.path.join(folder, _tmp_prefix(os.path.basename(target)))
-    for _ in range(5):
-        tmp = f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
+    for _ in range(1 if name else 5):
+        tmp = name or f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, create_mode)
         except FileExistsError:
@@ -533,7 +538,9 @@ def _exchange(a: str, b: str) -> bool:
     raise OSError(err, f"cannot replace {b}: {os.strerror(err)}")
 
 
-def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | None:
+def exchange_write(
+    path: str | os.PathLike[str], data: bytes | str, *, keep_as: str | None = None
+) -> bytes | None:
     """Replace an existing file with ``data`` and return the bytes it displaced.
 
     Like :func:`atomic_write` (the same temporary file: :func:`_open_temp`, :func:`_fill_temp`,
@@ -543,6 +550,14 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
     it. A writer still writing into the displaced
     file is waited for (read lease). Returns None where the exchange is unsupported (nothing was
     changed; fall back to check-then-:func:`atomic_write`).
+
+    ``keep_as`` (a path beside the target, chosen by the caller): the temporary file gets that
+    name and, once the exchange is done, the displaced file **stays** there — the caller
+    deletes it only after what it holds is safe (merged and on disk). A displaced file may be
+    the only copy of an editor's save: a process killed before it merged it must leave it for
+    the next one to find. :func:`clean_stale_temps` never removes such a name (it is not a
+    ``.tmp-`` name). Before the exchange (or when it is unsupported or fails) the file holds
+    only ``data`` and is removed as usual.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     given = os.fspath(path)
@@ -555,7 +570,8 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
         raise document_kind_error(given, st.st_mode)
     _check_writable(target, given, st)
     clean_stale_temps(target)
-    fd, tmp = _open_temp(target, given, 0o600)
+    fd, tmp = _open_temp(target, given, 0o600, name=keep_as)
+    exchanged = False
     try:
         try:
             _fill_temp(fd, raw, st, keep_mode=True, durable=True)
@@ -563,6 +579,7 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
             os.close(fd)
         if not _exchange(tmp, target):
             return None
+        exchanged = True
         _fsync_dir(folder)
         rfd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
@@ -570,7 +587,8 @@ def exchange_write(path: str | os.PathLike[str], data: bytes | str) -> bytes | N
         finally:
             os.close(rfd)
     finally:
-        _unlink_quietly(tmp)
+        if not (exchanged and keep_as):  # a kept displaced file is the caller's to delete
+            _unlink_quietly(tmp)
 
 
 def read_bytes(path: str | os.PathLike[str], *, state_root: str | None = None) -> bytes:

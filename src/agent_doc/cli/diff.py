@@ -106,6 +106,22 @@ def _without_stream(project: Project, path: str, text: str) -> str:
     return text if record is None else strip_streaming(text, record)
 
 
+def _settled_snapshot(project: Project, path: str, text: str) -> str | None:
+    """The snapshot a left journal's settle would save when the document already holds its
+    answer (a run killed between its final write and the snapshot save): the answer is not
+    the user's text either (:func:`agent_doc.cycle.settled_snapshot`; read-only)."""
+    if not os.path.isdir(project.pending_dir):
+        return None
+    from agent_doc.cycle import load_pending, settled_snapshot
+    from agent_doc.errors import AgentDocError
+
+    try:
+        record = load_pending(project, path)
+    except (AgentDocError, OSError):
+        return None
+    return None if record is None else settled_snapshot(text, record, path)
+
+
 def _write_stdout(text: str) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(text.encode("utf-8"))
@@ -120,11 +136,14 @@ def run(args: argparse.Namespace) -> int:
     path = existing_file(args.file)
     project = Project.for_document(path)
     _repair(project, path)
-    text = _without_stream(project, path, _read_document(path))
+    raw = _read_document(path)
+    text = _without_stream(project, path, raw)
     from agent_doc.snapshot import SnapshotStore
 
     snap_path = os.fspath(project.snapshot_path(path))
-    snapshot = SnapshotStore(project).peek(path)
+    snapshot = _settled_snapshot(project, path, raw)
+    if snapshot is None:
+        snapshot = SnapshotStore(project).peek(path)
     if args.verbose:
         say(
             f"[diff] doc={path} snapshot={snap_path} doc_len={len(text)} "
