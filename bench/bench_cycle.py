@@ -14,7 +14,7 @@ It prints the median and p90 wall time of:
   not installed) ``run FILE --no-git`` end to end with that same agent, on a 1,000-line
   document (a new user line each time, so each run submits);
 * ``run (git)``       — the same in a git repository (adds the pre-commit of the document);
-* ``write-back``      — :func:`agent_doc.cycle.apply_response` in process (steps 6–9: locks,
+* ``write-back``      — :func:`agent_doc.writeback.apply_response` in process (steps 6–9: locks,
   re-read, swap, snapshot, pending removal), no merge;
 * ``write-back+merge``— the same when the user appended a line during the call (3-way merge);
 * ``merge 5k lines``  — :func:`agent_doc.merge.merge3way` alone on a 5,000-line document with an
@@ -139,7 +139,7 @@ def main() -> int:
                 samples[name] += timed(fn, 1)
         rows += [(name, samples[name]) for name, _fn in variants]
 
-        from agent_doc import cycle
+        from agent_doc import writeback
         from agent_doc.merge import merge3way
         from agent_doc.project import Project
 
@@ -155,7 +155,7 @@ def main() -> int:
             def write_back(user_line: str | None) -> Callable[[], object]:
                 def fn() -> object:
                     doc.write_text(sent + (user_line or ""))
-                    return cycle.apply_response(doc, project, sent=sent,
+                    return writeback.apply_response(doc, project, sent=sent,
                                                 response=f"R {time.perf_counter()}",
                                                 session_id="s")
                 return fn

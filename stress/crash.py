@@ -139,7 +139,7 @@ class Crash:
                                                component=True))
         doc2.write_text(doc_text(sid2, "other", ["hello"]))
         if cmd == "recover":
-            from agent_doc.cycle import write_pending
+            from agent_doc.journal import write_pending
             from agent_doc.project import Project
 
             write_pending(Project.for_document(doc), doc, sent=doc.read_text(),

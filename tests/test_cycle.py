@@ -449,7 +449,7 @@ def test_recover_without_pending_says_so(project: Path) -> None:
 
 
 def test_recover_applies_a_pending_response_once(project: Path) -> None:
-    from agent_doc.cycle import write_pending
+    from agent_doc.journal import write_pending
     from agent_doc.project import Project
 
     doc = make_doc(project)
@@ -471,7 +471,7 @@ def test_recover_applies_a_pending_response_once(project: Path) -> None:
 
 
 def test_run_applies_a_pending_response_first(project: Path, fake_claude: Path) -> None:
-    from agent_doc.cycle import write_pending
+    from agent_doc.journal import write_pending
     from agent_doc.project import Project
 
     doc = make_doc(project)
@@ -558,7 +558,7 @@ def test_an_editor_that_never_stops_saving_keeps_its_last_save(
     """The write-back gives up after MAX_SWAPS rounds when an editor saves (by rename) before
     every one of its exchanges. The disk then holds our previous round; the editor's last save
     exists nowhere else, so it is the version kept aside, as the error's hint says."""
-    from agent_doc import cycle
+    from agent_doc import cycle, journal, writeback
     from agent_doc.project import Project
     from safefile import exchange_write as real_exchange
 
@@ -577,16 +577,16 @@ def test_an_editor_that_never_stops_saving_keeps_its_last_save(
         saves.append(text)
         return real_exchange(path, data, **kw)
 
-    monkeypatch.setattr(cycle, "exchange_write", editor_saves_then_exchange)
-    monkeypatch.setattr(cycle, "MAX_SWAPS", 3)
+    monkeypatch.setattr(writeback, "exchange_write", editor_saves_then_exchange)
+    monkeypatch.setattr(writeback, "MAX_SWAPS", 3)
     with proj.submit_lock(str(doc)):
-        cycle.write_pending(proj, doc, sent=sent, response="the answer", session_id=None,
+        journal.write_pending(proj, doc, sent=sent, response="the answer", session_id=None,
                             agent="test")
         with pytest.raises(cycle.AgentDocError) as exc:
-            cycle.apply_response(doc, proj, sent=sent, response="the answer", session_id=None)
+            writeback.apply_response(doc, proj, sent=sent, response="the answer", session_id=None)
     assert "kept changing" in exc.value.message
     kept = [p for p in project.iterdir() if ".agent-doc-saved-" in p.name]
     assert len(kept) == 1
     assert kept[0].read_text() == saves[-1]  # the editor's last save, with its last line
     assert f"editor line {len(saves) - 1}" in kept[0].read_text()
-    assert Path(cycle._pending_path(proj, str(doc))).exists()  # the answer is still kept
+    assert Path(journal.pending_path(proj, str(doc))).exists()  # the answer is still kept

@@ -67,7 +67,7 @@ class EditorCounts:
 
 
 def _editor_trials(project: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> EditorCounts:
-    from agent_doc import cycle
+    from agent_doc import writeback
     from agent_doc.project import Project
     from agent_doc.snapshot import SnapshotStore
 
@@ -77,7 +77,7 @@ def _editor_trials(project: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Ed
     proj = Project.for_document(doc)
     store = SnapshotStore(proj)
     swaps: list[tuple[float, float, bool]] = []
-    real_swap = cycle.exchange_write
+    real_swap = writeback.exchange_write
 
     def timed_swap(real: str, data: bytes, **kw: str) -> bytes | None:
         t0 = time.monotonic()
@@ -86,7 +86,7 @@ def _editor_trials(project: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Ed
         return displaced
 
     expected: list[bytes] = [b""]
-    monkeypatch.setattr(cycle, "exchange_write", timed_swap)
+    monkeypatch.setattr(writeback, "exchange_write", timed_swap)
 
     # calibrate: how long does one write-back take here?
     # calibrate: when does our swap end, counted from the start of a write-back? Saves are
@@ -96,7 +96,7 @@ def _editor_trials(project: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Ed
         doc.write_text(sent)
         swaps.clear()
         t = time.monotonic()
-        cycle.apply_response(doc, proj, sent=sent, response=f"calibration {i}", session_id="s")
+        writeback.apply_response(doc, proj, sent=sent, response=f"calibration {i}", session_id="s")
         durations.append(swaps[-1][1] - t)
     window = statistics.median(durations) * 1.3
 
@@ -122,7 +122,7 @@ def _editor_trials(project: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Ed
                 "delay": rng.uniform(0, window),
             }) + "\n")
             editor.stdin.flush()  # type: ignore[union-attr]
-            cycle.apply_response(doc, proj, sent=sent, response=response, session_id="s")
+            writeback.apply_response(doc, proj, sent=sent, response=response, session_id="s")
             times = json.loads(editor.stdout.readline())  # type: ignore[union-attr]
             final = doc.read_text()
             counts.trials += 1

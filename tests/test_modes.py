@@ -84,7 +84,7 @@ def test_pending_answer_of_a_private_document_is_private(project: Path) -> None:
 
 @pytest.mark.parametrize("perm", [0o600, 0o640], ids=["0600", "0640"])
 def test_a_version_saved_aside_is_as_readable_as_the_document(project: Path, perm: int) -> None:
-    from agent_doc.cycle import _save_aside
+    from agent_doc.writeback import _save_aside
 
     doc = make_doc(project, mode=perm)
     saved = _save_aside(str(doc), b"an editor's version we could not merge\n")

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from agent_doc.cycle import _final_for, response_block
 from agent_doc.editors import bridge
 from agent_doc.project import Project
 from agent_doc.stream import Region
+from agent_doc.writeback import _final_for, response_block
 from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries, require_nvims
 
 NVIMS = nvim_binaries()
@@ -96,7 +96,7 @@ class HandStream:
             atomic_write(self.doc, compose(current)[0].encode())
 
     def non_streamed(self, user_text: str, answer: str) -> str:
-        """The non-streamed write-back of ``answer`` into ``user_text`` (cycle._final_for)."""
+        """The non-streamed write-back of ``answer`` into ``user_text`` (writeback._final_for)."""
         ours = self.sent + response_block(self.sent, answer)
         return _final_for(user_text, self.sent, ours, None, self.doc, {})[0]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent_doc.agents.base import AgentReply
-from agent_doc.cycle import SubmitResult
 from agent_doc.record import FrozenRecord, Record
+from agent_doc.writeback import SubmitResult
 
 
 class Point(FrozenRecord):

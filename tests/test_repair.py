@@ -313,13 +313,13 @@ def test_a_stale_save_during_the_write_back_loop_keeps_the_answer(
     over our swapped-in text. Our next swap hands that save back: it lacks the answer because
     it was made from a version without it, not because the user deleted it. Found by
     ``python -m stress.repro_stale 40`` (an answer lost in ~1 of 40 writes)."""
-    from agent_doc import cycle
+    from agent_doc import writeback
     from agent_doc.project import Project
 
     doc = project / "doc.md"
     p0 = DOC + "my question\n"
     doc.write_text(p0)
-    real_exchange = cycle.exchange_write
+    real_exchange = writeback.exchange_write
     calls: list[int] = []
 
     def rename_save(text: str) -> None:
@@ -335,8 +335,8 @@ def test_a_stale_save_during_the_write_back_loop_keeps_the_answer(
             rename_save(p0 + "e1\ne2\n")
         return real_exchange(path, data, **kw)
 
-    monkeypatch.setattr(cycle, "exchange_write", exchange_with_an_editor)
-    result = cycle.apply_response(str(doc), Project.for_document(doc), sent=p0,
+    monkeypatch.setattr(writeback, "exchange_write", exchange_with_an_editor)
+    result = writeback.apply_response(str(doc), Project.for_document(doc), sent=p0,
                                   response="the answer", session_id=None)
     text = doc.read_text()
     assert len(calls) == 3, calls
@@ -351,7 +351,7 @@ def test_a_stale_save_during_the_write_back_loop_keeps_the_answer(
 
 def _written_back(tmp_path: Path) -> tuple[Path, object, str]:
     """A document the write-back has just answered (in process), and its project."""
-    from agent_doc import cycle
+    from agent_doc import writeback
     from agent_doc.project import Project
 
     (tmp_path / ".agent-doc").mkdir()
@@ -359,7 +359,7 @@ def _written_back(tmp_path: Path) -> tuple[Path, object, str]:
     sent = DOC + "A question?\n"
     doc.write_text(sent)
     project = Project.for_document(doc)
-    cycle.apply_response(doc, project, sent=sent, response="The answer.", session_id=None)
+    writeback.apply_response(doc, project, sent=sent, response="The answer.", session_id=None)
     assert "The answer." in doc.read_text()
     return doc, project, sent
 

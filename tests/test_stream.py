@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import threading
 
-from agent_doc.cycle import clean_response, response_block
 from agent_doc.merge import merge3way
 from agent_doc.stream import (
     INTERRUPTED_NOTE,
@@ -20,6 +19,7 @@ from agent_doc.stream import (
     streaming_block,
     strip_region,
 )
+from agent_doc.writeback import clean_response, response_block
 
 SENT = "# Doc\n\n## User\n\nWhat is 2+2?\n"
 ANSWER = "It is 4.\n\nBecause 2+2=4."

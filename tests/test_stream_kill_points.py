@@ -1,6 +1,6 @@
 """SIGKILL of a write-back at its exact worst points (issue 16, ENGINE-BUGS.md): the real CLI
 (`write`, non-streamed and streamed through a pausing pipe) stopped or killed by the test-only
-fault hook ``AGENT_DOC_FAULT`` (:func:`agent_doc.cycle._fault`).
+fault hook ``AGENT_DOC_FAULT`` (:func:`agent_doc.writeback._fault`).
 
 1. An editor saves in place between the write-back's read and its exchange; the process is
    killed right after the exchange, before it merges the save it displaced. Nothing the user

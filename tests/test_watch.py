@@ -357,7 +357,7 @@ STUB_DAEMON = r"""
 import os, sys, time
 from pathlib import Path
 from agent_doc import watch
-from agent_doc.cycle import SubmitResult
+from agent_doc.writeback import SubmitResult
 from agent_doc.project import Project
 from safefile import FileLock, atomic_write
 

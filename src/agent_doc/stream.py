@@ -58,7 +58,7 @@ def marker(boundary: str) -> str:
 
 def response_block(sent: str, response: str) -> str:
     """The cycle's response block (SPEC A3), imported lazily: ``cycle`` imports us."""
-    from agent_doc.cycle import response_block as block
+    from agent_doc.writeback import response_block as block
 
     return block(sent, response)
 
@@ -77,13 +77,13 @@ def _is_heading_start(line: str) -> bool:
 def display_text(raw: str) -> str:
     """The partial answer to show for the raw text streamed so far.
 
-    Like :func:`agent_doc.cycle.clean_response` at the start (CRLF → LF, leading blank lines
+    Like :func:`agent_doc.writeback.clean_response` at the start (CRLF → LF, leading blank lines
     and a leading ``## Assistant`` heading dropped) and trailing whitespace removed; a first
     line that could still become that heading is held back until it is complete. The result
     for a longer ``raw`` always starts with the result for a shorter one (prefix-stable), so
     a flushed partial is a prefix of every later one.
     """
-    from agent_doc.cycle import _ASSISTANT_HEADING
+    from agent_doc.writeback import _ASSISTANT_HEADING
 
     text = raw.replace("\r\n", "\n")
     start = 0
@@ -256,7 +256,7 @@ class Region:
         user = self.user_only(current)
         if user is not None:
             return user
-        from agent_doc.cycle import _ASSISTANT_HEADING
+        from agent_doc.writeback import _ASSISTANT_HEADING
 
         nl = self.nl
         mark = self.marker

@@ -81,7 +81,8 @@ class LockTimeout(TimeoutError):
 
 
 class _LockState:
-    """Per-path state of this process (a plain class: ``dataclasses`` costs ~10 ms to import)."""
+    """Per-path state of this process (a plain class: ``dataclasses`` is kept off the start-up
+    path, bench/IMPORTS.md)."""
 
     __slots__ = ("count", "fd", "owner", "tlock")
 
@@ -300,7 +301,7 @@ class FileLock:
         is abandoned (timeout, Ctrl-C), the helper keeps ownership of ``fd``: should it get the
         lock later, it releases it at once and closes ``fd``.
         """
-        import threading  # only a busy lock needs it (~1.5 ms of import)
+        import threading  # only a busy lock needs it (import cost: bench/IMPORTS.md)
 
         done = threading.Event()
         guard = threading.Lock()

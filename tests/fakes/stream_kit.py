@@ -64,7 +64,7 @@ def doc_text(session: str, title: str = "Streaming", *, crlf: bool = False) -> s
 
 
 def block(sent: str, answer: str) -> str:
-    """The response block of SPEC A3, written out by hand (not ``cycle.response_block``)."""
+    """The response block of SPEC A3, written out by hand (not ``writeback.response_block``)."""
     nl = "\r\n" if "\r\n" in sent else "\n"
     lead = nl if sent and not sent.endswith("\n") else ""
     body = answer.replace("\n", nl)

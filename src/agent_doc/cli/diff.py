@@ -96,8 +96,9 @@ def _without_stream(project: Project, path: str, text: str) -> str:
     user's text."""
     if not os.path.isdir(project.pending_dir):
         return text
-    from agent_doc.cycle import load_pending, strip_streaming
     from agent_doc.errors import AgentDocError
+    from agent_doc.journal import load_pending
+    from agent_doc.writeback import strip_streaming
 
     try:
         record = load_pending(project, path)
@@ -109,11 +110,12 @@ def _without_stream(project: Project, path: str, text: str) -> str:
 def _settled_snapshot(project: Project, path: str, text: str) -> str | None:
     """The snapshot a left journal's settle would save when the document already holds its
     answer (a run killed between its final write and the snapshot save): the answer is not
-    the user's text either (:func:`agent_doc.cycle.settled_snapshot`; read-only)."""
+    the user's text either (:func:`agent_doc.writeback.settled_snapshot`; read-only)."""
     if not os.path.isdir(project.pending_dir):
         return None
-    from agent_doc.cycle import load_pending, settled_snapshot
     from agent_doc.errors import AgentDocError
+    from agent_doc.journal import load_pending
+    from agent_doc.writeback import settled_snapshot
 
     try:
         record = load_pending(project, path)

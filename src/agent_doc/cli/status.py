@@ -28,7 +28,7 @@ def _add_streaming(project: Any, st: dict[str, Any]) -> None:
         return
     import json
 
-    from agent_doc.cycle import stream_info
+    from agent_doc.writeback import stream_info
     from safefile import read_bytes
 
     for item in st["pending"]:

@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # argparse is imported only when fastargs cannot parse
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
 
-    from agent_doc.cycle import SubmitResult
+    from agent_doc.writeback import SubmitResult
 
 DESCRIPTION = (
     "Append the response given on standard input to FILE (with the same locking, merging and\n"

@@ -4,7 +4,7 @@ An editor with the plugin registers itself for a document it has open:
 ``.agent-doc/editors/<sha256(realpath)>.<pid>.json`` (its RPC address, pid and process start
 time), written by ``agent-doc editor register`` with :func:`safefile.atomic_write`. When an
 answer is written back (``run``, ``watch``, ``write``, ``recover`` all go through
-:func:`agent_doc.cycle.apply_response`), :func:`apply_in_editor` is tried first, under the
+:func:`agent_doc.writeback.apply_response`), :func:`apply_in_editor` is tried first, under the
 document lock:
 
 1. ask the editor for the buffer (its lines including unsaved typing, its ``changedtick``, the
@@ -12,7 +12,7 @@ document lock:
 2. if the disk changed behind the editor's back (a write-back that fell back to disk while the
    editor was frozen, ``patch``), merge that change into the buffer text first;
 3. merge the answer against the buffer text exactly as the disk path merges against the file
-   (:func:`agent_doc.cycle._final_for`), turn the result into line hunks;
+   (:func:`agent_doc.writeback._final_for`), turn the result into line hunks;
 4. ask the editor to apply the hunks **only if** ``changedtick`` is unchanged (compare-and-swap;
    on a mismatch the user typed in between: read again and retry), as one undo step, then to
    save the buffer (``:write!``) so disk and buffer agree — no "file changed" warning can
@@ -53,7 +53,7 @@ from agent_doc.errors import say as _say
 from agent_doc.project import Project, doc_hash
 from safefile import BusyError, atomic_write, read_bytes, read_settled, unlink_state
 
-TYPE_CHECKING = False  # `typing` costs ~5-15 ms of import on the first streamed flush
+TYPE_CHECKING = False  # `typing` stays off the first streamed flush (bench/IMPORTS.md)
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
     from typing import Any
@@ -203,7 +203,7 @@ def _saved_mark_path(project: Project, doc: str) -> str:
 def mark_saved(project: Project, doc: str, data: bytes) -> None:
     """Remember the hash of what the editor saved for a write-back: that save also put the
     user's unsaved typing on disk, which is not a save of theirs for ``watch`` to submit."""
-    from agent_doc.cycle import _sha
+    from agent_doc.writeback import _sha
 
     # not durable: lost in a crash, it costs one extra submit by `watch`, never data
     atomic_write(_saved_mark_path(project, doc), _sha(data), mode=0o600, make_parents=True,
@@ -272,8 +272,8 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
     issue 16) replaces the merge with ``sent``/``ours``: buffer text -> text to show; ``strip``
     (buffer text -> that text without our streaming region) lets the final write come as two
     undo steps when the user typed during the stream (see the plugin's ``_bridge_put``)."""
-    from agent_doc.cycle import _decode, _final_for
     from agent_doc.merge import merge3way
+    from agent_doc.writeback import _decode, _final_for
 
     got = client.exec_lua(_GET, [real], deadline=deadline)
     if not isinstance(got, dict) or not got.get("found"):
@@ -330,8 +330,8 @@ def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None
 def _final_compose(region: Any, sent: str, response: str, session_id: str | None, doc: str
                    ) -> tuple[Callable[[str], tuple[str, int]], Callable[[str], str | None]]:
     """The final write of a streamed answer as ``compose`` and ``strip`` for the buffer: the
-    disk path's own computation (:func:`agent_doc.cycle.final_text` with the region)."""
-    from agent_doc.cycle import final_text
+    disk path's own computation (:func:`agent_doc.writeback.final_text` with the region)."""
+    from agent_doc.writeback import final_text
 
     notes: dict[str, Any] = {}
 
@@ -351,7 +351,7 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
                     region: Any = None) -> Any:
     """Write the answer into the live buffer of a registered editor and save it there.
 
-    Returns the :class:`agent_doc.cycle.SubmitResult`, or None when no editor took it (none
+    Returns the :class:`agent_doc.writeback.SubmitResult`, or None when no editor took it (none
     registered, none answered within the bound, buffer not loaded): then the caller writes to
     disk. Raises nothing for editor trouble; file-system errors propagate like the disk path's.
 
@@ -368,17 +368,17 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
     editors = [e for e in live_editors(project, doc) if not _skipped(failed, e["pid"])]
     if not editors:
         return None
-    from agent_doc.cycle import (
+    from agent_doc.editors.rpc import Client, EditorError, EditorGone, EditorTimeout
+    from agent_doc.errors import FrontmatterError
+    from agent_doc.journal import delete_pending
+    from agent_doc.snapshot import SnapshotStore
+    from agent_doc.writeback import (
         SubmitResult,
-        _delete_pending,
         _SigintDeferred,
         _with_resume,
         _writable,
         response_block,
     )
-    from agent_doc.editors.rpc import Client, EditorError, EditorGone, EditorTimeout
-    from agent_doc.errors import FrontmatterError
-    from agent_doc.snapshot import SnapshotStore
 
     ours = sent + response_block(sent, response)
     try:
@@ -424,12 +424,12 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
             except OSError:
                 written = final.encode("utf-8")
             store.save(doc, snapshot_text)
-            _delete_pending(project, doc)
+            delete_pending(project, doc)
             mark_saved(project, doc, written)
             if conflicts:
                 _say(f"WARNING: {conflicts} merge conflict(s) in {doc}. Please resolve the "
                      "conflict markers (<<<<<<< agent-response ... >>>>>>> your-edits) manually.")
-            from agent_doc.cycle import _sha
+            from agent_doc.writeback import _sha
 
             return SubmitResult("answered", response, conflicts, _sha(written))
     return None
@@ -546,7 +546,7 @@ def warm_up(doc: str, project: Project) -> None:
 
 
 def _writable(path: str) -> bool:
-    from agent_doc.cycle import _writable as writable
+    from agent_doc.writeback import _writable as writable
 
     return writable(path)
 
