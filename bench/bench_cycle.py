@@ -14,7 +14,8 @@ It prints the median and p90 wall time of:
   not installed) ``run FILE --no-git`` end to end with that same agent, on a 1,000-line
   document (a new user line each time, so each run submits);
 * ``run (git)``       — the same in a git repository (adds the pre-commit of the document);
-* ``write-back``      — :func:`agent_doc.writeback.apply_response` in process (steps 6–9: locks,
+* ``write-back``      — :func:`agent_doc.writeback.apply_response` in process, each one after
+  the previous answer with a new question, as in use (steps 6–9: locks,
   re-read, swap, snapshot, pending removal), no merge;
 * ``write-back+merge``— the same when the user appended a line during the call (3-way merge);
 * ``merge 5k lines``  — :func:`agent_doc.merge.merge3way` alone on a 5,000-line document with an
@@ -40,7 +41,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "src"))
+#: the source tree measured: this checkout's, or another one given with --src (e.g. an older
+#: commit's, `git archive COMMIT src | tar -x -C DIR`), so both run on the same machine state
+SRC = REPO / "src"
+if "--src" in sys.argv[1:-1]:
+    SRC = Path(sys.argv[sys.argv.index("--src") + 1]).resolve()
+sys.path.insert(0, str(SRC))
 FAKE = REPO / "bench" / "instant_claude"
 #: the document body: 1,000 lines of prose (the target of issue 3 is stated for this size)
 BODY = "".join(f"Line {i} of the document, a sentence of ordinary length here.\n"
@@ -72,6 +78,8 @@ def new_doc(folder: Path) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--src", type=Path, default=SRC,
+                    help="the source tree to measure (default: this checkout's src/)")
     args = ap.parse_args()
     runs = args.runs
 
@@ -84,7 +92,7 @@ def main() -> int:
         (bindir / "claude").symlink_to(FAKE)
         env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                    PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}", FAKE_CLAUDE_SLEEP="0",
-                   PYTHONPATH=str(REPO / "src"), GIT_AUTHOR_NAME="b",
+                   PYTHONPATH=str(SRC), GIT_AUTHOR_NAME="b",
                    GIT_AUTHOR_EMAIL="b@b.invalid", GIT_COMMITTER_NAME="b",
                    GIT_COMMITTER_EMAIL="b@b.invalid")
         env.pop("FAKE_CLAUDE_LOG", None)
@@ -139,28 +147,34 @@ def main() -> int:
                 samples[name] += timed(fn, 1)
         rows += [(name, samples[name]) for name, _fn in variants]
 
-        from agent_doc import writeback
+        try:  # the write-back lives in agent_doc.writeback since issue 13, before in cycle
+            from agent_doc.writeback import apply_response
+        except ImportError:
+            from agent_doc.cycle import apply_response  # type: ignore[attr-defined,no-redef]
         from agent_doc.merge import merge3way
         from agent_doc.project import Project
 
         wb = work / "wb"
         (wb / ".agent-doc").mkdir(parents=True)
         doc = new_doc(wb)
-        sent = doc.read_text()
         project = Project.for_document(doc)
         devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
         real_stderr = sys.stderr
         sys.stderr = devnull
         try:
+            turn = [0]
+
             def write_back(user_line: str | None) -> Callable[[], object]:
+                # as in use: the user asks below the previous answer, the agent answers; with
+                # user_line, they typed one more line while the agent was answering (merge)
                 def fn() -> object:
+                    turn[0] += 1
+                    sent = doc.read_text() + f"Question {turn[0]}?\n"
                     doc.write_text(sent + (user_line or ""))
-                    return writeback.apply_response(doc, project, sent=sent,
-                                                response=f"R {time.perf_counter()}",
-                                                session_id="s")
+                    return apply_response(doc, project, sent=sent,
+                                          response=f"R {time.perf_counter()}", session_id="s")
                 return fn
 
-            rows.append(("write-back", timed(write_back(None), runs)))
             rows.append(("write-back+merge", timed(write_back("typed meanwhile\n"), runs)))
         finally:
             sys.stderr = real_stderr
