@@ -125,6 +125,9 @@ IMPORT_ROWS: list[tuple[str, str]] = [
     ("agent_doc.document", "ours, on every hotkey command"),
     ("agent_doc.routing.route", "route's engine (the package itself imports nothing)"),
     ("agent_doc.cycle", "run"),
+    ("agent_doc.writeback", "run, write, recover: the write-back (steps 6-9)"),
+    ("agent_doc.journal", "run, write, recover: the pending journal"),
+    ("agent_doc.stream", "a streamed answer's region and flush rate"),
 ]
 
 
