@@ -551,13 +551,15 @@ def exchange_write(
     file is waited for (read lease). Returns None where the exchange is unsupported (nothing was
     changed; fall back to check-then-:func:`atomic_write`).
 
-    ``keep_as`` (a path beside the target, chosen by the caller): the temporary file gets that
-    name and, once the exchange is done, the displaced file **stays** there — the caller
+    ``keep_as`` (a path beside the target, chosen by the caller): right after the exchange the
+    displaced file is renamed to it and **stays** there — the caller
     deletes it only after what it holds is safe (merged and on disk). A displaced file may be
     the only copy of an editor's save: a process killed before it merged it must leave it for
     the next one to find. :func:`clean_stale_temps` never removes such a name (it is not a
-    ``.tmp-`` name). Before the exchange (or when it is unsupported or fails) the file holds
-    only ``data`` and is removed as usual.
+    ``.tmp-`` name). Until the exchange our text is in an ordinary temporary file, removed as
+    usual when the exchange is unsupported or fails, or by :func:`clean_stale_temps` when we
+    are killed; left: one syscall between the exchange and the rename, where a kill leaves the
+    displaced save under the ``.tmp-`` name.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     given = os.fspath(path)
@@ -570,7 +572,7 @@ def exchange_write(
         raise document_kind_error(given, st.st_mode)
     _check_writable(target, given, st)
     clean_stale_temps(target)
-    fd, tmp = _open_temp(target, given, 0o600, name=keep_as)
+    fd, tmp = _open_temp(target, given, 0o600)
     exchanged = False
     try:
         try:
@@ -580,6 +582,13 @@ def exchange_write(
         if not _exchange(tmp, target):
             return None
         exchanged = True
+        if keep_as:
+            # only now, and at once, the displaced file takes the kept name: our new text is
+            # filled under a `.tmp-` name, so a writer killed while filling it leaves a temp
+            # file the cleaners remove — never a partial copy of our text under a name that a
+            # later write-back would take for an editor's save and merge
+            os.rename(tmp, keep_as)
+            tmp = keep_as
         _fsync_dir(folder)
         rfd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
