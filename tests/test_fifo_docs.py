@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from agent_doc.project import Project
 from helpers.cli import Result, run_cli
 from helpers.tmux import TmuxServer
+from helpers.waiting import wait_until
 
 DOC = (
     "---\nagent_doc_session: {sid}\nagent: offline\n---\n\n# Session: fifo\n\n"
@@ -159,22 +161,22 @@ def test_watch_skips_a_fifo_answers_the_others_and_stops_on_sigterm(project: Pat
             env=dict(os.environ),
         )
     try:
-        deadline = time.monotonic() + 30
-        while "Watching 2 file(s)" not in log.read_text(errors="replace"):
-            assert p.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        def alive_and(found: Callable[[], bool]) -> Callable[[], bool]:
+            def check() -> bool:
+                assert p.poll() is None, log.read_text()
+                return found()
+            return check
+
+        wait_until(alive_and(lambda: "Watching 2 file(s)" in log.read_text(errors="replace")),
+                   "the daemon to start watching both files", timeout=30,
+                   seen=lambda: log.read_text(errors="replace"))
         os.utime(fifo)  # an event on the FIFO: the daemon looks at it first...
         time.sleep(0.3)
         with doc.open("a") as f:  # ...and must still answer the regular document
             f.write("Question two?\n")
-        deadline = time.monotonic() + 30
-        while "## Assistant" not in doc.read_text():
-            assert p.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, (
-                f"doc.md was never answered; the daemon is stuck:\n{log.read_text()}"
-            )
-            time.sleep(0.05)
+        wait_until(alive_and(lambda: "## Assistant" in doc.read_text()),
+                   "doc.md to be answered (else the daemon is stuck)", timeout=30,
+                   seen=lambda: log.read_text(errors="replace"))
         os.kill(p.pid, signal.SIGTERM)
         try:
             rc = p.wait(timeout=30)
