@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import signal
 import stat
 import subprocess
 import sys
@@ -243,6 +244,60 @@ def test_exchange_write_keep_as_leaves_the_displaced_file(tmp_path: Path) -> Non
     clean_stale_temps(str(target))
     assert kept.read_text() == "the user's save"
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+_KILL_AT = {
+    # half of our text written into the temporary file, then SIGKILL
+    "mid-fill": ("real = atomic._fill_temp\n"
+                 "def hook(fd, raw, *a, **k):\n"
+                 "    os.write(fd, raw[: len(raw) // 2])\n"
+                 "    os.kill(os.getpid(), signal.SIGKILL)\n"
+                 "atomic._fill_temp = hook\n"),
+    # our text whole and fsynced, the exchange not made
+    "before-exchange": ("real = atomic._exchange\n"
+                        "def hook(a, b):\n"
+                        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+                        "atomic._exchange = hook\n"),
+    # the exchange made, nothing after it
+    "after-exchange": ("real = atomic._exchange\n"
+                       "def hook(a, b):\n"
+                       "    ok = real(a, b)\n"
+                       "    os.kill(os.getpid(), signal.SIGKILL)\n"
+                       "atomic._exchange = hook\n"),
+}
+
+
+@pytest.mark.parametrize("point", list(_KILL_AT))
+def test_exchange_write_keep_as_killed_at_each_step(tmp_path: Path, point: str) -> None:
+    """A writer SIGKILLed at each step of ``exchange_write(keep_as=)``: the displaced text (the
+    only copy of an editor's save) is never left under a name a cleaner removes, and the kept
+    name never holds anything but the whole of it or the whole of our text — a partial copy
+    of ours there would be merged later as if an editor had saved it, losing every line after
+    the cut."""
+    target = tmp_path / "doc.md"
+    old = "".join(f"the user's line {i}\n" for i in range(20_000)).encode()
+    new = "".join(f"our line {i}\n" for i in range(20_000)).encode()
+    target.write_bytes(old)
+    kept = tmp_path / f".doc.md.agent-doc-displaced-{os.getpid()}-x"
+    code = ("import os, signal, sys\nfrom safefile import atomic\n" + _KILL_AT[point]
+            + "r = atomic.exchange_write(sys.argv[1], open(sys.argv[3], 'rb').read(), "
+              "keep_as=sys.argv[2])\nsys.exit(3 if r is None else 0)\n")
+    (tmp_path / "new.bin").write_bytes(new)
+    p = subprocess.run([sys.executable, "-c", code, str(target), str(kept),
+                        str(tmp_path / "new.bin")])
+    if p.returncode == 3:
+        pytest.skip("renameat2(RENAME_EXCHANGE) is not available here")
+    assert p.returncode == -signal.SIGKILL, p
+    (tmp_path / "new.bin").unlink()
+    clean_stale_temps(str(target))  # what the next safe write does first
+    left = {f.name: f.read_bytes() for f in tmp_path.iterdir() if "doc.md" in f.name}
+    on_disk = left.pop("doc.md")
+    assert on_disk in (old, new)  # never torn
+    assert old in (on_disk, left.get(kept.name)), (
+        f"killed {point}: the displaced text is gone; left: {sorted(left)}")
+    for name, data in left.items():
+        assert name == kept.name and data in (old, new), (
+            f"killed {point}: {name} holds {len(data)} bytes, neither text whole")
 
 
 def test_new_file_mode(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from pytest import MonkeyPatch
+
 from helpers.cli import run_cli
 
 DOC = (
@@ -80,6 +82,52 @@ def test_replace_document_merges_a_save_that_landed_after_our_read(project: Path
     left = replace_document(doc, read, ours).decode()
     assert doc.read_text() == left
     assert "added by agent-doc" in left and "typed meanwhile" in left
+    assert "<<<<<<<" not in left
+
+
+def test_replace_document_merges_a_save_against_the_version_it_was_made_from(
+    project: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """The rounds of `patch`'s write (soak seed 7957, the same race as the write-back's): an
+    editor saves in place before each of three exchanges — the third save made from the text
+    the second round displaced, written into the file the second round put in place. Merged
+    against that round's text instead, the first save's line read as deleted."""
+    import safefile
+    from agent_doc.document import replace_document
+
+    text = DOC + "\nintro a\n\nintro b\n\nintro c\n"
+    doc = project / "doc.md"
+    doc.write_text(text)
+    read = doc.read_bytes()
+    ours = text.replace("# Session\n", "# Session\n\nadded by agent-doc\n")
+
+    def with_line(t: str, after: str, line: str) -> str:
+        at = t.index(after + "\n") + len(after) + 1
+        return t[:at] + line + "\n" + t[at:]
+
+    def in_place(t: str) -> None:
+        with open(doc, "r+b") as f:
+            f.truncate(0)
+            f.write(t.encode())
+
+    real_exchange = safefile.exchange_write
+    saves = iter([
+        lambda: in_place(with_line(doc.read_text(), "intro a", "user line 1")),
+        lambda: (held.append(with_line(doc.read_text(), "intro b", "user line 2")),
+                 in_place(held[0])),
+        lambda: in_place(with_line(held[0], "intro c", "user line 3")),  # from save 2
+    ])
+    held: list[str] = []
+
+    def exchange_after_a_save(path, data, **kw):  # type: ignore[no-untyped-def]
+        next(saves, lambda: None)()
+        return real_exchange(path, data, **kw)
+
+    monkeypatch.setattr(safefile, "exchange_write", exchange_after_a_save)
+    left = replace_document(doc, read, ours).decode()
+    assert doc.read_text() == left
+    for line in ("added by agent-doc", "user line 1", "user line 2", "user line 3"):
+        assert left.count(line + "\n") == 1, left
     assert "<<<<<<<" not in left
 
 

@@ -123,6 +123,7 @@ def test_a_stale_save_after_the_write_back_is_repaired(
     assert "restored the answer" in r.stderr, r
     text = doc.read_text()
     check_repaired(text, "the first answer")
+    assert "old entry" not in text, text  # the patch's deletion stays
 
     if checker in ("run", "write"):
         # the repair came before the diff: the agent is told about the user's line only
@@ -297,12 +298,80 @@ def test_a_patch_between_the_stale_save_and_the_check_does_not_prevent_the_repai
     assert "the first answer" not in doc.read_text()
     p = run_cli("patch", "doc.md", "log", "a log entry", cwd=project)
     assert p.returncode == 0, p
+    # the patch checks first (its own record replaces the one that can repair the answer)
+    assert "restored the answer" in p.stderr, p
+    d = run_cli("diff", "doc.md", cwd=project)
+    assert "restored" not in d.stderr, d
+    text = doc.read_text()
+    check_repaired(text, "the first answer")
+    assert "old entry" not in text, text  # the patch's deletion stays
+    assert text.count("a log entry") == 1, text
+    assert "the first answer" not in d.stdout and f"+{STALE_LINE}" in d.stdout, d
+
+
+@pytest.mark.parametrize(("save", "checker"), [("inplace", "diff"), ("rename", "patch"),
+                                               ("rename", "run")])
+def test_a_stale_save_over_a_patch_is_repaired(
+    project: Path, fake_claude: Path, monkeypatch: pytest.MonkeyPatch, save: str, checker: str
+) -> None:
+    """An editor read the document before `patch` wrote and saved after it (its own
+    check-then-write window; soak seed 7957): the entry is put back, the user's line kept."""
+    doc = project / "doc.md"
+    doc.write_text(DOC.replace("## User\n", "<!-- agent:log -->\n<!-- /agent:log -->\n\n## User\n")
+                   + "first question\n")
+    assert run_cli("diff", "doc.md", cwd=project).returncode == 0  # the first snapshot
+    editor = stale_editor(doc, "entry one", save)
+    p = run_cli("patch", "doc.md", "log", "entry one", cwd=project)
+    assert p.returncode == 0, p
+    assert editor.wait(timeout=WAIT) == 0
+    assert "entry one" not in doc.read_text()  # the scenario: the save removed the entry
+    if checker == "diff":
+        r = run_cli("diff", "doc.md", cwd=project)
+    elif checker == "patch":
+        r = run_cli("patch", "doc.md", "log", "entry two", cwd=project)
+    else:
+        monkeypatch.setenv("FAKE_CLAUDE_RESULT", "an answer")
+        r = run_cli("run", "--no-git", "doc.md", cwd=project)
+    assert r.returncode == 0, r
+    assert "restored the patch of component 'log'" in r.stderr, r
+    text = doc.read_text()
+    # (the component's mode is `replace`: a second patch replaces the entry it restored)
+    entry = "entry two" if checker == "patch" else "entry one"
+    assert text.count(entry) == 1 and text.count(STALE_LINE) == 1, text
+    assert text.index(entry) < text.index(STALE_LINE), text
+    assert "<<<<<<<" not in text, text
+    if checker == "run":  # the repair came before the prompt: the entry is not a deletion
+        prompt = claude_calls(fake_claude)[-1]["prompt"]
+        assert "-entry one" not in prompt and prompt.count("entry one") == 1, prompt
+    d = run_cli("diff", "doc.md", cwd=project)
+    assert "entry one" not in d.stdout, d  # the entry is not a user change
+    assert "restored" not in d.stderr, d
+
+
+def test_a_patch_that_only_deletes_lines_renews_the_previous_record(
+    project: Path, fake_claude: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer, then a patch that inserts nothing (the component emptied): the answer's
+    record is renewed with the patched text, so a stale save made before the answer, landing
+    after the patch, gets the answer back and keeps the patch's deletion."""
+    doc = project / "doc.md"
+    doc.write_text(DOC.replace("## User\n", "<!-- agent:log -->\nold entry\n"
+                               "<!-- /agent:log -->\n\n## User\n") + "first question\n")
+    monkeypatch.setenv("FAKE_CLAUDE_RESULT", "the first answer")
+    buffer = doc.read_text()  # an editor's buffer, read before the answer
+    assert run_cli("run", "--no-git", "doc.md", cwd=project).returncode == 0
+    record = next((project / ".agent-doc" / "repair").glob("*.json")).read_bytes()
+    p = run_cli("patch", "doc.md", "log", "", cwd=project)
+    assert p.returncode == 0, p
+    assert "old entry" not in doc.read_text()
+    renewed = next((project / ".agent-doc" / "repair").glob("*.json")).read_bytes()
+    assert renewed != record and b"the first answer" in renewed.split(b"\n")[0]
+    _save_by_rename(doc, buffer + STALE_LINE + "\n")  # the editor saves it now
     d = run_cli("diff", "doc.md", cwd=project)
     assert "restored the answer" in d.stderr, d
     text = doc.read_text()
     check_repaired(text, "the first answer")
-    assert text.count("a log entry") == 1, text
-    assert "the first answer" not in d.stdout and f"+{STALE_LINE}" in d.stdout, d
+    assert "old entry" not in text, text  # the patch's deletion stays
 
 
 def test_a_stale_save_during_the_write_back_loop_keeps_the_answer(

@@ -186,3 +186,56 @@ def test_diff_after_a_kill_between_final_write_and_snapshot(tmp_path: Path,
     assert path.read_text().count(REST) == 1
     d2 = run_cli("diff", str(path), cwd=tmp_path)
     assert FIRST not in d2.stdout and REST not in d2.stdout, d2
+
+
+def test_a_save_made_from_a_displaced_version_keeps_every_user_line(tmp_path: Path) -> None:
+    """Three editor saves between the rounds of one write-back (soak seed 7957): round 1
+    displaces a save (line 1); round 2 displaces a save made from the text round 1 put on disk
+    (line 2); the editor then writes a save made from *that displaced save* (line 3), slowly and
+    in place, into the file round 2 put on disk; round 3 displaces it. Merged against round 2's
+    text instead of the version it was made from, line 1 read as the user's deletion."""
+    doc = ("# Session notes\n\nintro a\n\nintro b\n\nintro c\n\n## User\n\n"
+           "Please explain streaming.\n")
+    (tmp_path / ".agent-doc").mkdir()
+    path = tmp_path / "doc.md"
+    path.write_text(doc)
+
+    def with_line(text: str, after: str, line: str) -> str:
+        at = text.index(after + "\n") + len(after) + 1
+        return text[:at] + line + "\n" + text[at:]
+
+    def write_in_place(text: str) -> None:
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.write(text.encode())
+
+    proc = _start_write(tmp_path, path, "before-exchange=stop*3", streamed=False)
+    try:
+        stopped = lambda: _state(proc.pid) == "T"  # noqa: E731
+        _wait(stopped, "round 1 to stop before its exchange", proc)
+        write_in_place(with_line(path.read_text(), "intro a", "user line 1"))
+        os.kill(proc.pid, signal.SIGCONT)
+        _wait(lambda: not stopped(), "round 1 to go on", proc)
+        _wait(stopped, "round 2 to stop before its exchange", proc)
+        round1 = path.read_text()  # round 1's text, without line 1 (it displaced it)
+        assert FIRST in round1 and "user line 1" not in round1, round1
+        save2 = with_line(round1, "intro b", "user line 2")
+        write_in_place(save2)
+        os.kill(proc.pid, signal.SIGCONT)
+        _wait(lambda: not stopped(), "round 2 to go on", proc)
+        _wait(stopped, "round 3 to stop before its exchange", proc)
+        assert "user line 1" in path.read_text()  # round 2's text: line 1 merged back
+        write_in_place(with_line(save2, "intro c", "user line 3"))  # made from save 2
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    final = path.read_text()
+    for n in (1, 2, 3):
+        assert final.count(f"user line {n}\n") == 1, final
+    assert final.count(FIRST) == 1 and final.count(REST) == 1, final
+    assert "<<<<<<<" not in final, final
+    assert _displaced(path) == []

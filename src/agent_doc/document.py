@@ -663,7 +663,8 @@ def read_document(path: str | os.PathLike[str]) -> Document:
 
 
 def replace_document(
-    path: str | os.PathLike[str], expected: bytes, new_text: str, *, max_tries: int = 50
+    path: str | os.PathLike[str], expected: bytes, new_text: str, *, max_tries: int = 50,
+    merged_saves: list[bytes] | None = None,
 ) -> bytes:
     """Write ``new_text`` over a document that held ``expected`` when we read it.
 
@@ -671,13 +672,15 @@ def replace_document(
     read and our write. The new file goes in by atomic exchange
     (:func:`safefile.exchange_write`); if what it displaced is not ``expected``, that save is
     merged in (3-way: base = what we replaced, ours = what we wrote, theirs = the save) and
-    written again, so neither side is ever lost. Returns the bytes left on disk.
+    written again, so neither side is ever lost. Returns the bytes left on disk;
+    ``merged_saves``, if given, gets each save merged in (for :mod:`agent_doc.repair`).
     """
     from agent_doc.errors import AgentDocError
     from safefile import atomic_write, exchange_write, read_settled
 
     new = new_text.encode("utf-8")
     base = expected
+    seen = [expected]  # what was on disk meanwhile, the latest first (what an editor read)
     for _ in range(max_tries):
         if new == base:
             return new
@@ -698,6 +701,9 @@ def replace_document(
             if now != base:
                 new = _merge_bytes(base, new, now, path)
                 base = now
+                seen.insert(0, now)
+                if merged_saves is not None:
+                    merged_saves.append(now)
                 continue
             try:
                 atomic_write(path, new)
@@ -707,12 +713,24 @@ def replace_document(
         if displaced == base:
             return new
         # a save landed between our read and the exchange: our text is on disk without it
-        merged = _merge_bytes(base, new, displaced, path)
+        # merged against the version that save was made from: mostly what it replaced
+        # (`base`), but an editor may have read a version an earlier round displaced
+        merged = _merge_bytes(_nearest_base(displaced, seen, path), new, displaced, path)
+        seen[:0] = [new, displaced]
         base, new = new, merged
+        if merged_saves is not None:
+            merged_saves.append(displaced)
     raise AgentDocError(
         f"{path} kept changing while agent-doc was updating it ({max_tries} tries)",
         hint="let the editor finish saving and run the command again",
     )
+
+
+def _nearest_base(save: bytes, seen: list[bytes], path: str | os.PathLike[str]) -> bytes:
+    from agent_doc.merge import nearest_base
+
+    texts = [decode_document(b, path) for b in seen]
+    return seen[texts.index(nearest_base(decode_document(save, path), texts))]
 
 
 def _merge_bytes(base: bytes, ours: bytes, theirs: bytes, path: str | os.PathLike[str]) -> bytes:

@@ -242,3 +242,26 @@ def _join(lines: list[str], nl: str) -> str:
     return "".join(
         line if i == last or line.endswith("\n") else line + nl for i, line in enumerate(lines)
     )
+
+
+def nearest_base(save: str, seen: list[str]) -> str:
+    """The version an editor most likely built ``save`` from, among ``seen`` (the texts that
+    were on disk while a writer swapped its own in, the latest first): the nearest by lines
+    (the fewest lines a minimal alignment leaves unmatched), the latest on a tie.
+
+    A writer that finds an editor's save displaced by its exchange merges it in; merged
+    against a version it was not made from, that version's extra lines read as the user's
+    deletions. Mostly the save was made from the text it replaced (``seen[0]``), but an
+    editor may have read a version an earlier round displaced and saved it, slowly and in
+    place, into the next round's file (soak seed 7957: a user line lost)."""
+    from agent_doc.diff import matching_runs
+
+    keys = [_key(line) for line in split_lines(save)]
+    best, best_distance = seen[0], -1
+    for text in dict.fromkeys(seen):  # each distinct text once, in order
+        other = [_key(line) for line in split_lines(text)]
+        matched = sum(n for _i, _j, n in matching_runs(other, keys))
+        distance = len(other) + len(keys) - 2 * matched
+        if best_distance < 0 or distance < best_distance:
+            best, best_distance = text, distance
+    return best

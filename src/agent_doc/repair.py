@@ -38,9 +38,17 @@ in the record for ``status``. The snapshot is not touched: it already is the sen
 answer, so the next diff shows only the user's lines.
 
 **Who checks.** Every command that reads the document for a cycle: ``run`` (and so the watch
-daemon, whose cycles are runs, at the first change event after the save), ``write``, the
-write-back itself (a stale save of the previous answer is repaired before the next answer is
-merged), ``diff`` and ``status`` — each only when a record exists (one ``stat`` otherwise).
+daemon, whose cycles are runs, at the first change event after the save), ``write``,
+``patch``, the write-back itself (a stale save of the previous answer is repaired before the
+next answer is merged), ``diff`` and ``status`` — each only when a record exists (one
+``stat`` otherwise).
+
+**Patches.** ``patch`` keeps a record too (:func:`record_patch`, when it updates the
+snapshot): the block of lines it inserted plays the answer, so a stale save over a component
+entry is repaired the same way (soak seed 7957 lost one in 1,609 patches without it). A patch
+that only deletes lines renews the previous record with the patched text instead, so that a
+repair of the answer keeps the deletion. ``patch`` checks before it writes (its record
+replaces the one that could repair the previous answer).
 
 **How long.** A record lives until the next write-back of that document replaces it, until the
 snapshot no longer holds the answer (``reset``, another tool; ``patch`` keeps it), or until a
@@ -323,11 +331,12 @@ def _remove(path: str) -> None:
 
 def record_writeback(
     project: Project, doc: str | os.PathLike[str], *, bases: list[str], written: str,
-    response: str,
+    response: str, what: str = "the answer",
 ) -> None:
     """Keep what a later check needs (called by the write-back under the document lock, right
     after ``written`` was put in place). Never fails the write-back: a record that cannot be
-    written is reported on stderr."""
+    written is reported on stderr. ``what`` names ``response`` in the message of a repair
+    (``record_patch``: the patch of a component)."""
 
     doc = os.fspath(doc)
     path = record_path(project, doc)
@@ -383,6 +392,7 @@ def record_writeback(
             "time_text": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)),
             "pid": os.getpid(),
             "answer": response,
+            "what": what,
             "written_sha": written_sha,
             "base_shas": kept_shas,
             "written": written,
@@ -393,6 +403,47 @@ def record_writeback(
     except OSError as exc:
         _say(f"warning: could not keep the repair record of {doc} ({path}: {exc}); an editor "
              "save that overwrites this answer will not be repaired")
+
+
+def inserted_block(before: str, after: str) -> str:
+    """The longest run of lines ``after`` inserted into ``before`` (LF endings), holding a
+    non-blank line; "" when there is none (a patch that only deleted lines)."""
+    from agent_doc.diff import matching_runs
+
+    old, new = _keys(before), _keys(after)
+    best: list[str] = []
+    j = 0
+    for _i, b, n in [*matching_runs(old, new), (0, len(new), 0)]:
+        run = new[j:b]
+        if len(run) > len(best) and any(line.strip() for line in run):
+            best = run
+        j = b + n
+    return "".join(line + "\n" for line in best)
+
+
+def record_patch(
+    project: Project, doc: str | os.PathLike[str], *, before: str, merged_saves: list[str],
+    written: str, component: str,
+) -> None:
+    """Keep a record for a ``patch`` write (under the document lock, right after it; the
+    snapshot holds the patch): an editor's save made from ``before`` (or from a save the patch
+    merged in) and written over the patch is repaired like a lost answer — the block the patch
+    inserted plays the answer. The previous record's versions are carried over while its
+    window lasts (as for an answer), so a save older than an answer and a patch gets both
+    back. A patch that inserted nothing (it only deleted lines) renews the previous record
+    with the patched text, so that a repair of its answer keeps the deletion; without one,
+    nothing is recorded."""
+    block = inserted_block(before, written)
+    what = f"the patch of component '{component}'"
+    if not block:
+        path = record_path(project, doc)
+        older = _load(path) if os.path.exists(path) else None
+        if older is None or time.time() > older["time"] + REPAIR_WINDOW \
+                or not _has(written, older["answer"]):
+            return
+        block, what = older["answer"], older.get("what", "the answer")
+    record_writeback(project, doc, bases=[before, *merged_saves], written=written,
+                     response=block, what=what)
 
 
 def _store(path: str, record: dict[str, Any]) -> None:
@@ -569,14 +620,16 @@ def _repair(doc: str, real: str, raw: bytes, merged: str, rec: dict[str, Any]) -
         new = replace_document(real, raw, merged)
     except AgentDocError as exc:
         raise AgentDocError(
-            f"could not restore the answer of {rec.get('time_text', '?')} in {doc}, which a "
+            f"could not restore {rec.get('what', 'the answer')} of {rec.get('time_text', '?')} "
+            f"in {doc}, which a "
             f"stale editor save removed: {exc.message}",
             hint=exc.hint or "fix the problem and run the command again",
         ) from None
     trace("repair", doc, read=_sha(raw), read_mtime=mtime, written=_sha(new),
           answer=rec.get("answer", "")[:80], answer_time=rec.get("time"))
     now = time.time()
-    _say(f"agent-doc: restored the answer written at {rec.get('time_text', '?')} in {doc}: the "
+    _say(f"agent-doc: restored {rec.get('what', 'the answer')} written at "
+         f"{rec.get('time_text', '?')} in {doc}: the "
          f"save of {saved} was made from a version without it (an editor's stale buffer); "
          "your lines are kept after it")
     return {

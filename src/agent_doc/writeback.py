@@ -50,7 +50,7 @@ from agent_doc.document import set_field
 from agent_doc.errors import AgentDocError, FrontmatterError
 from agent_doc.errors import say as _say
 from agent_doc.journal import delete_pending, pending_path
-from agent_doc.merge import merge3way, newline_of
+from agent_doc.merge import merge3way, nearest_base, newline_of
 from agent_doc.project import Project
 from agent_doc.record import Record
 from fastpath import sha256 as _sha256  # without `hashlib` (see fastpath)
@@ -352,23 +352,29 @@ def final_text(
     return _final_for(current, sent, ours, session_id, doc, notes)
 
 
-_faults_done: set[str] = set()
+_faults_done: dict[str, int] = {}
 
 
 def _fault(point: str) -> None:
     """Test-only fault injection: ``AGENT_DOC_FAULT="POINT=kill,POINT=stop"`` SIGKILLs (or
-    SIGSTOPs, once per point) this process at ``POINT`` — ``before-exchange``,
-    ``after-exchange`` (a write's exchange done, its displaced file not yet dealt with),
-    ``before-snapshot`` (the answer written, snapshot and journal not yet). Unset: nothing."""
+    SIGSTOPs) this process at ``POINT`` — ``before-exchange``, ``after-exchange`` (a write's
+    exchange done, its displaced file not yet dealt with), ``before-snapshot`` (the answer
+    written, snapshot and journal not yet). Once per point; ``stop*N``: the first N times the
+    point is reached. Unset: nothing."""
     spec = os.environ.get("AGENT_DOC_FAULT")
-    if not spec or point in _faults_done:
+    if not spec:
         return
     for item in spec.split(","):
         where, _eq, action = item.partition("=")
-        if where.strip() == point:
-            _faults_done.add(point)
-            sig = signal_module()
-            os.kill(os.getpid(), sig.SIGSTOP if action.strip() == "stop" else sig.SIGKILL)
+        if where.strip() != point:
+            continue
+        action, _star, times = action.strip().partition("*")
+        if _faults_done.get(point, 0) >= (int(times) if times else 1):
+            return
+        _faults_done[point] = _faults_done.get(point, 0) + 1
+        sig = signal_module()
+        os.kill(os.getpid(), sig.SIGSTOP if action == "stop" else sig.SIGKILL)
+        return
 
 
 #: the name part of a displaced file (``.NAME.agent-doc-displaced-PID-OURS-READ``)
@@ -514,6 +520,7 @@ def write_loop(
         merged_left, left = _left_displaced(real, doc, expected, user_of, sent)
     final, conflicts = compose(current if merged_left is None else merged_left)
     last_save = current  # the editor's latest version we have seen (kept if we give up)
+    seen = [current]  # every text on disk during the loop, latest first: what an editor read
     kept: list[str] = list(left)  # displaced files to delete once the loop is done
     for _attempt in range(MAX_SWAPS):
         final_bytes = final.encode("utf-8")
@@ -531,6 +538,7 @@ def write_loop(
                 expected, current = now, _decode(now, doc)
                 last_save = current
                 bases.append(current)
+                seen.insert(0, current)
                 final, conflicts = compose(current)
                 continue
             atomic_write(real, final_bytes)
@@ -560,10 +568,14 @@ def write_loop(
             bases[-1:], final, theirs, answer=answer)
         bases.append(theirs)
         if repaired is not None:
+            seen[:0] = [final, theirs]
             current, expected, final = final, final_bytes, repaired
             continue
-        merged = merge3way(current, final, theirs)
+        # merged against the version the save was made from: mostly `current` (what that
+        # save replaced), but an editor may have read a version an earlier round displaced
+        merged = merge3way(nearest_base(theirs, seen), final, theirs)
         conflicts += merged.conflicts
+        seen[:0] = [final, theirs]
         current, expected, final = final, final_bytes, merged.text
     else:
         # the disk holds our previous round; the editor's last save (which that round

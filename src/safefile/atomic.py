@@ -551,15 +551,16 @@ def exchange_write(
     file is waited for (read lease). Returns None where the exchange is unsupported (nothing was
     changed; fall back to check-then-:func:`atomic_write`).
 
-    ``keep_as`` (a path beside the target, chosen by the caller): right after the exchange the
-    displaced file is renamed to it and **stays** there — the caller
-    deletes it only after what it holds is safe (merged and on disk). A displaced file may be
-    the only copy of an editor's save: a process killed before it merged it must leave it for
-    the next one to find. :func:`clean_stale_temps` never removes such a name (it is not a
-    ``.tmp-`` name). Until the exchange our text is in an ordinary temporary file, removed as
-    usual when the exchange is unsupported or fails, or by :func:`clean_stale_temps` when we
-    are killed; left: one syscall between the exchange and the rename, where a kill leaves the
-    displaced save under the ``.tmp-`` name.
+    ``keep_as`` (a path beside the target, chosen by the caller, naming a hash of ``data``):
+    the displaced file ends under that name and **stays** there — the caller deletes it only
+    after what it holds is safe (merged and on disk). A displaced file may be the only copy of
+    an editor's save: a process killed before it merged it must leave it for the next one to
+    find. :func:`clean_stale_temps` never removes such a name (it is not a ``.tmp-`` name).
+    Order, so that a kill at any instant leaves nothing ambiguous: our text is filled and
+    fsynced under an ordinary ``.tmp-`` name (a kill leaves a partial temp file, which the
+    cleaners remove), then renamed to ``keep_as`` (a kill leaves our *whole* text there, which
+    its hash in the name identifies), then exchanged with the target (the name now holds the
+    displaced file). It is removed when the exchange is unsupported or fails.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     given = os.fspath(path)
@@ -579,16 +580,16 @@ def exchange_write(
             _fill_temp(fd, raw, st, keep_mode=True, durable=True)
         finally:
             os.close(fd)
+        if keep_as:
+            # only the whole of our text ever bears the kept name (a partial copy under it
+            # would be taken for an editor's save by a later write-back and merged), and the
+            # displaced file takes it in the exchange itself: no instant where a kill leaves
+            # the displaced save under a name a cleaner removes
+            os.rename(tmp, keep_as)
+            tmp = keep_as
         if not _exchange(tmp, target):
             return None
         exchanged = True
-        if keep_as:
-            # only now, and at once, the displaced file takes the kept name: our new text is
-            # filled under a `.tmp-` name, so a writer killed while filling it leaves a temp
-            # file the cleaners remove — never a partial copy of our text under a name that a
-            # later write-back would take for an editor's save and merge
-            os.rename(tmp, keep_as)
-            tmp = keep_as
         _fsync_dir(folder)
         rfd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:

@@ -12,7 +12,10 @@ Steps:
    reference writes all input first); it runs in its own process group, which is killed after
    ``hook_timeout`` seconds (default 30) or on Ctrl-C; a non-zero exit aborts with the tail of
    the hook's stderr. Nothing has been written at that point.
-4. Under the document lock: re-read, re-parse, patch, atomic write (SPEC A4/A5). Under the
+4. Under the document lock: a stale editor save of the last answer or patch is repaired first
+   (:func:`agent_doc.repair.check`), then re-read, re-parse, patch, atomic write (SPEC
+   A4/A5), and a repair record kept (:func:`agent_doc.repair.record_patch`: an editor save
+   made from the text before the patch and landing after it gets the entry back). Under the
    snapshot lock (taken inside the document lock, the usual order, *before* the document is
    written, with the snapshot write proven possible by :func:`agent_doc.preflight.check_write`,
    so a failure exit means nothing changed; a failure after the document write is a warning,
@@ -162,6 +165,7 @@ def patch_file(
     update_snapshot: bool,
 ) -> tuple[str, str]:
     """The locked read-modify-write of the document (and its snapshot). Returns (old, new)."""
+    from agent_doc import repair
     from agent_doc.components import ComponentError, apply_patch, utc_stamp
     from agent_doc.document import decode_document, read_document_bytes, replace_document
     from agent_doc.preflight import check_write
@@ -179,6 +183,9 @@ def patch_file(
         )
 
     with FileLock(project.doc_lock_path(path), what=f"document {path}", state_root=project.root):
+        # an answer or patch a stale editor save removed is put back first: the record of
+        # this patch replaces the one that could
+        repair.check(project, path)
         raw = read_document_bytes(path)
         old = decode_document(raw, path)
         new = patched(old, path)
@@ -192,6 +199,8 @@ def patch_file(
         # lock is taken and its write proven possible before the document is touched
         store = SnapshotStore(project)
         snap_file = store.path(path)
+        on_disk: bytes | None = None
+        merged_saves: list[bytes] = []
         txn_cm = store.transaction(path)
         try:
             txn = txn_cm.__enter__()
@@ -212,7 +221,8 @@ def patch_file(
                 except OSError as exc:
                     raise _snapshot_error(path, snap_file, exc) from None
             if new != old:
-                _trace_patch(path, raw, replace_document(path, raw, new))
+                on_disk = replace_document(path, raw, new, merged_saves=merged_saves)
+                _trace_patch(path, raw, on_disk)
             txn.set(snap_text)
         except BaseException as exc:
             txn_cm.__exit__(type(exc), exc, exc.__traceback__)  # nothing is written
@@ -225,6 +235,13 @@ def patch_file(
             say(f"warning: the patch is written to {path}, but its snapshot could not be "
                 f"updated: {os_cause(exc, snap_file)}; the patch shows up as a change in the "
                 f"next diff\nhint: {os_hint(exc, snap_file)}")
+        else:
+            if on_disk is not None:
+                # what a later check needs to put the patch back after a stale editor save
+                repair.record_patch(
+                    project, path, before=old, written=on_disk.decode("utf-8"),
+                    merged_saves=[decode_document(b, path) for b in merged_saves],
+                    component=name)
     return old, new
 
 
