@@ -250,7 +250,7 @@ ANSWER = "Streamed line one.\nStreamed line two.\nStreamed line three, the last.
 def make_run_project(root: Path) -> tuple[Path, Path]:
     """A trusted project whose agent `fake` streams ANSWER line by line; (document, the
     agent's folder of go files)."""
-    from conftest import trust_project
+    from helpers.cli import trust_project
 
     (root / ".agent-doc").mkdir(parents=True)
     d = root / "agent"

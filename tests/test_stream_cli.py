@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, trust_project
+from helpers.cli import run_cli, trust_project
 
 AGENT = r'''
 import os, sys, time

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers.cli import run_cli
 
 PY = sys.executable
 DOC = ("---\nagent_doc_session: 5e3f2a0c-1b2d-4e5f-8a9b-0c1d2e3f4a5b\n---\n\n"

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers.cli import run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 import stream_kit as kit

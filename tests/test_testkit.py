@@ -75,3 +75,14 @@ def test_pid_gone_tells_a_running_process_from_a_dead_one() -> None:
     assert pid_gone(p.pid)
     p.wait()
     assert pid_gone(p.pid) and not pid_running(p.pid)
+
+
+def test_no_test_imports_from_conftest() -> None:
+    """Issue 13: shared helpers live in tests/helpers; conftest.py only holds fixtures. (Four
+    streaming test files merged after the kit still imported from it.)"""
+    tests = Path(__file__).resolve().parent
+    found = [f"{p.relative_to(tests)}:{n}"
+             for p in sorted(tests.rglob("*.py"))
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if re.match(r"\s*(from conftest import|import conftest)\b", line)]
+    assert found == [], "tests importing from conftest (use tests/helpers):\n" + "\n".join(found)
