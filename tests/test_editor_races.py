@@ -19,6 +19,7 @@ from pathlib import Path
 from pytest import MonkeyPatch
 
 from helpers.cli import run_cli
+from helpers.docs import save_in_place, with_line
 
 DOC = (
     "---\nagent_doc_session: 0b6a2c1e-8f1d-4c3a-9e57-3d2f1a0b9c8d\nagent: claude\n---\n\n"
@@ -101,14 +102,8 @@ def test_replace_document_merges_a_save_against_the_version_it_was_made_from(
     read = doc.read_bytes()
     ours = text.replace("# Session\n", "# Session\n\nadded by agent-doc\n")
 
-    def with_line(t: str, after: str, line: str) -> str:
-        at = t.index(after + "\n") + len(after) + 1
-        return t[:at] + line + "\n" + t[at:]
-
     def in_place(t: str) -> None:
-        with open(doc, "r+b") as f:
-            f.truncate(0)
-            f.write(t.encode())
+        save_in_place(doc, t)
 
     real_exchange = safefile.exchange_write
     saves = iter([

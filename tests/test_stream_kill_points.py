@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import run_cli
+from helpers.docs import save_in_place, with_line
 
 PY = sys.executable
 DOC = ("---\nagent_doc_session: 5e3f2a0c-1b2d-4e5f-8a9b-0c1d2e3f4a5b\n---\n\n"
@@ -69,11 +70,7 @@ def _start_write(tmp_path: Path, path: Path, fault: str, *, streamed: bool
 
 def _save_in_place(path: Path) -> None:
     """An editor's in-place save (open, truncate, write): one more line under the title."""
-    text = path.read_bytes().decode()
-    at = text.index("# Session notes\n") + len("# Session notes\n")
-    with open(path, "r+b") as f:
-        f.truncate(0)
-        f.write((text[:at] + SAVED + "\n" + text[at:]).encode())
+    save_in_place(path, with_line(path.read_text(), "# Session notes", SAVED))
 
 
 def _displaced(path: Path) -> list[Path]:
@@ -200,14 +197,8 @@ def test_a_save_made_from_a_displaced_version_keeps_every_user_line(tmp_path: Pa
     path = tmp_path / "doc.md"
     path.write_text(doc)
 
-    def with_line(text: str, after: str, line: str) -> str:
-        at = text.index(after + "\n") + len(after) + 1
-        return text[:at] + line + "\n" + text[at:]
-
     def write_in_place(text: str) -> None:
-        with open(path, "r+b") as f:
-            f.truncate(0)
-            f.write(text.encode())
+        save_in_place(path, text)
 
     proc = _start_write(tmp_path, path, "before-exchange=stop*3", streamed=False)
     try:

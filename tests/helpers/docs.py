@@ -63,3 +63,16 @@ def make_doc(
     if mode is not None:
         path.chmod(mode)
     return path
+
+
+def with_line(text: str, after: str, line: str) -> str:
+    """``text`` with ``line`` inserted right after the (first) line ``after``."""
+    at = text.index(after + "\n") + len(after) + 1
+    return text[:at] + line + "\n" + text[at:]
+
+
+def save_in_place(path: Path, text: str) -> None:
+    """An editor's in-place save: the same file (inode) truncated and written."""
+    with open(path, "r+b") as f:
+        f.truncate(0)
+        f.write(text.encode())
