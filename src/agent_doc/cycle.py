@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import threading
     from typing import Any
 
+    from agent_doc.document import Document
     from agent_doc.stream import Region
 
 #: how long a run waits for another cycle of the same document (agent calls take minutes)
@@ -698,6 +699,30 @@ def _dry_run(doc: str, project: Project, options: SubmitOptions) -> SubmitResult
 # -- write and recover ----------------------------------------------------------------------
 
 
+def _check_session_id(path: str | os.PathLike[str], session_id: str | None) -> None:
+    """``write --session-id``: it becomes ``resume``, which `run` passes to claude — data only,
+    so it must be a Claude conversation id."""
+    if session_id is None:
+        return
+    from agent_doc.agents.claude import is_conversation_id
+
+    if not is_conversation_id(session_id):
+        raise AgentDocError(
+            f"not writing to {path}: --session-id {session_id!r} is not a Claude "
+            "conversation id (a UUID)",
+            hint="pass the session_id Claude Code reported, or leave --session-id out",
+        )
+
+
+def _repaired_document(doc: str, project: Project) -> Document:
+    """The document as ``write`` answers it (the caller holds the document lock): an answer a
+    stale editor save removed is put back first (issue 17)."""
+    from agent_doc import repair
+
+    repair.check(project, doc)
+    return read_document(doc)
+
+
 def write_response(
     path: str | os.PathLike[str], response: str, *, session_id: str | None = None
 ) -> SubmitResult:
@@ -712,15 +737,7 @@ def write_response(
     """
     doc = _check_document(path)
     project = Project.for_document(doc)
-    if session_id is not None:  # it becomes `resume`, which `run` passes to claude: data only
-        from agent_doc.agents.claude import is_conversation_id
-
-        if not is_conversation_id(session_id):
-            raise AgentDocError(
-                f"not writing to {path}: --session-id {session_id!r} is not a Claude "
-                "conversation id (a UUID)",
-                hint="pass the session_id Claude Code reported, or leave --session-id out",
-            )
+    _check_session_id(path, session_id)
     text = clean_response(response)
     if not text.strip():
         raise AgentDocError(
@@ -730,10 +747,7 @@ def write_response(
     with project.submit_lock(doc, timeout=submit_wait()):
         applied = _apply_left_pending(doc, project)
         with project.doc_lock(doc):
-            from agent_doc import repair
-
-            repair.check(project, doc)  # an answer lost to a stale editor save (issue 17)
-            parsed = read_document(doc)
+            parsed = _repaired_document(doc, project)
             sent = parsed.text
             # the response read on stdin exists nowhere else: journal it, or keep it elsewhere
             journal_answer(project, doc, pending_record(
@@ -758,15 +772,7 @@ def write_stream(
 
     doc = _check_document(path)
     project = Project.for_document(doc)
-    if session_id is not None:
-        from agent_doc.agents.claude import is_conversation_id
-
-        if not is_conversation_id(session_id):
-            raise AgentDocError(
-                f"not writing to {path}: --session-id {session_id!r} is not a Claude "
-                "conversation id (a UUID)",
-                hint="pass the session_id Claude Code reported, or leave --session-id out",
-            )
+    _check_session_id(path, session_id)
     if interval is None:
         interval = stream_enabled(True, project)[1]
     head = _read_head(fd)
@@ -784,10 +790,7 @@ def write_stream(
     with project.submit_lock(doc, timeout=submit_wait()):
         applied = _apply_left_pending(doc, project)
         with project.doc_lock(doc):
-            from agent_doc import repair
-
-            repair.check(project, doc)  # an answer lost to a stale editor save (issue 17)
-            parsed = read_document(doc)
+            parsed = _repaired_document(doc, project)
         sent = parsed.text
         streamer = _Streamer(doc, project, sent=sent, agent="write",
                              doc_session=parsed.session, reserve=None, interval=interval)

@@ -255,17 +255,23 @@ def apply_response(
         ) from None
 
 
+def snapshot_after(sent: str, response: str, session_id: str | None, doc: str) -> str:
+    """The snapshot a write-back of ``response`` to ``sent`` records: the sent text, the
+    response block, and ``resume`` set to ``session_id`` (as the document gets it)."""
+    ours = sent + response_block(sent, response)
+    try:
+        return _with_resume(ours, session_id, doc)
+    except FrontmatterError:
+        return ours
+
+
 def _apply(
     doc: str, project: Project, *, sent: str, response: str, session_id: str | None,
     region: Region | None = None,
 ) -> SubmitResult:
     from agent_doc.snapshot import SnapshotStore
 
-    ours = sent + response_block(sent, response)
-    try:
-        snapshot_text = _with_resume(ours, session_id, doc)
-    except FrontmatterError:
-        snapshot_text = ours
+    snapshot_text = snapshot_after(sent, response, session_id, doc)
     store = SnapshotStore(project)
     notes: dict[str, Any] = {}
 

@@ -262,6 +262,20 @@ class _Retry(Exception):
     pass
 
 
+def _apply_cas(client: Any, real: str, doc: str, **kw: Any) -> tuple[str, int] | None:
+    """:func:`_apply_once` until its compare-and-swap holds (the user typed between our read
+    of the buffer and our change: read and merge again), at most :data:`MAX_CAS` rounds;
+    then ``EditorTimeout`` (the disk path takes over)."""
+    from agent_doc.editors.rpc import EditorTimeout
+
+    for _round in range(MAX_CAS):
+        try:
+            return _apply_once(client, real, doc, **kw)
+        except _Retry:
+            continue
+    raise EditorTimeout("the buffer kept changing")
+
+
 def _apply_once(client: Any, real: str, doc: str, *, sent: str, ours: str | None,
                 session_id: str | None, notes: dict[str, Any], deadline: float,
                 wall_deadline: float, compose: Callable[[str], Any] | None = None,
@@ -369,22 +383,18 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
     if not editors:
         return None
     from agent_doc.editors.rpc import Client, EditorError, EditorGone, EditorTimeout
-    from agent_doc.errors import FrontmatterError
     from agent_doc.journal import delete_pending
     from agent_doc.snapshot import SnapshotStore
     from agent_doc.writeback import (
         SubmitResult,
         _SigintDeferred,
-        _with_resume,
         _writable,
         response_block,
+        snapshot_after,
     )
 
     ours = sent + response_block(sent, response)
-    try:
-        snapshot_text = _with_resume(ours, session_id, doc)
-    except FrontmatterError:
-        snapshot_text = ours
+    snapshot_text = snapshot_after(sent, response, session_id, doc)
     store = SnapshotStore(project)
     real = os.path.realpath(doc)
     if not _writable(real):
@@ -399,19 +409,12 @@ def apply_in_editor(doc: str, project: Project, *, sent: str, response: str,
             wall_deadline = time.time() + bound
             try:
                 with Client(editor["server"], deadline=deadline) as client:
-                    for _round in range(MAX_CAS):
-                        try:
-                            out = _apply_once(client, real, doc, sent=sent, ours=ours,
-                                              session_id=session_id, notes=notes,
-                                              deadline=deadline, wall_deadline=wall_deadline,
-                                              compose=compose, strip=strip,
-                                              stream=None if region is None else
-                                              {"id": region.boundary, "final": True})
-                        except _Retry:
-                            continue
-                        break
-                    else:
-                        raise EditorTimeout("the buffer kept changing")
+                    out = _apply_cas(client, real, doc, sent=sent, ours=ours,
+                                     session_id=session_id, notes=notes,
+                                     deadline=deadline, wall_deadline=wall_deadline,
+                                     compose=compose, strip=strip,
+                                     stream=None if region is None else
+                                     {"id": region.boundary, "final": True})
             except (EditorGone, EditorTimeout, EditorError, BusyError) as exc:
                 _say(f"[editor] could not write into the buffer of {editor.get('editor', 'the')}"
                      f" editor (pid {editor['pid']}): {exc}; writing to the file instead")
@@ -502,17 +505,9 @@ def flush_in_editor(doc: str, project: Project, compose: Callable[[str], Any]) -
             wall_deadline = time.time() + bound
             try:
                 with Client(editor["server"], deadline=deadline) as client:
-                    for _round in range(MAX_CAS):
-                        try:
-                            out = _apply_once(client, real, doc, sent="", ours=None,
-                                              session_id=None, notes={}, deadline=deadline,
-                                              wall_deadline=wall_deadline, compose=compose,
-                                              stream={"final": False})
-                        except _Retry:
-                            continue
-                        break
-                    else:
-                        raise EditorTimeout("the buffer kept changing")
+                    out = _apply_cas(client, real, doc, sent="", ours=None, session_id=None,
+                                     notes={}, deadline=deadline, wall_deadline=wall_deadline,
+                                     compose=compose, stream={"final": False})
             except (EditorGone, EditorTimeout, EditorError, BusyError) as exc:
                 failed[editor["pid"]] = time.monotonic()
                 _say(f"[editor] could not write into the buffer of "
@@ -566,18 +561,13 @@ def pull_into_editor(doc: str, *, pid: int | None = None) -> bool:
             deadline = time.monotonic() + bound
             try:
                 with Client(editor["server"], deadline=deadline) as client:
-                    for _round in range(MAX_CAS):
-                        try:
-                            out = _apply_once(client, real, doc, sent="", ours=None,
-                                              session_id=None, notes={}, deadline=deadline,
-                                              wall_deadline=time.time() + bound)
-                        except _Retry:
-                            continue
-                        if out is not None:
-                            if out[1]:
-                                _say(f"WARNING: {out[1]} merge conflict(s) in {doc}")
-                            return True
-                        break
+                    out = _apply_cas(client, real, doc, sent="", ours=None, session_id=None,
+                                     notes={}, deadline=deadline,
+                                     wall_deadline=time.time() + bound)
+                if out is not None:
+                    if out[1]:
+                        _say(f"WARNING: {out[1]} merge conflict(s) in {doc}")
+                    return True
             except (EditorGone, EditorTimeout, EditorError, BusyError) as exc:
                 _say(f"[editor] could not merge into the buffer (pid {editor['pid']}): {exc}")
     return False
