@@ -64,12 +64,12 @@ def make_project(tmp_path: Path) -> Path:
     return doc
 
 
-def cli(*args: str, input: str | None = None, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, input: str | None = None, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ)
     full.update(env or {})
     return subprocess.run([*agent_doc_cmd(), *args], input=input, capture_output=True, text=True,
-                          env=full, timeout=120)
+                          env=full, timeout=timeout)
 
 
 class Typist(threading.Thread):
@@ -222,12 +222,11 @@ def test_editor_frozen_or_killed_during_write_back(nvim: str, fault: str, tmp_pa
               return get(...)
             end
         """.replace("_A_SIG", "'sigstop'" if fault == "sigstop" else "'sigkill'"))
-        t0 = time.monotonic()
-        r = cli("write", str(doc), input="ANSWER-write-001 after t0000")
-        elapsed = time.monotonic() - t0
+        # a hang on the frozen editor fails the test (subprocess.TimeoutExpired after 30 s;
+        # the bound is 0.8 s, so this is no timing assertion)
+        r = cli("write", str(doc), input="ANSWER-write-001 after t0000", timeout=30)
         assert r.returncode == 0, r
         assert "[editor] could not write into the buffer" in r.stderr, r
-        assert elapsed < 30  # not a timing assertion: only that it did not hang on the editor
         text = doc.read_text()
         assert text.count("ANSWER-write-001 after t0000") == 1
         pending = list((root / ".agent-doc" / "pending").glob("*.json")) \
