@@ -144,6 +144,7 @@ O2 = ["Delete", "Keep"]
 question, options = Q1, O1
 cursor = int(os.environ.get("TUI_START", "0"))
 change = os.environ.get("TUI_CHANGE_ON_KEY") == "1"
+ignore_enter = int(os.environ.get("TUI_IGNORE_ENTER", "0"))  # drop the first N Enters
 W = 64
 
 def row(text):
@@ -186,6 +187,9 @@ try:
                     cursor = min(len(options) - 1, cursor + 1)
                 draw()
         elif ch in (b"\r", b"\n"):
+            if ignore_enter:
+                ignore_enter -= 1
+                continue
             chosen = options[cursor]
 finally:
     termios.tcsetattr(fd, termios.TCSADRAIN, old)
@@ -369,3 +373,23 @@ def test_prompt_all_without_a_server_is_an_empty_list(
     os.close(leader)
     assert p.returncode == 0 and p.stdout == b"[]\n"
     assert "no tmux server is running" in said
+
+
+def test_answer_the_agent_did_not_take_is_an_error(
+    cli: Callable[..., Result], project: Path, tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    """An agent that drops the Enter (it was not reading its input yet; the real Claude Code
+    did once on a loaded machine): `--answer` must not report the prompt answered, and must
+    not press Enter a second time (a late first one would confirm the next prompt)."""
+    tmux_server.start()
+    pane = _tui_pane(tmux_server, tmp_path, TUI_IGNORE_ENTER="1")
+    doc = _claimed_doc(cli, project, pane)
+    r = cli("prompt", "--answer", "1", str(doc), cwd=project)
+    assert r.returncode == 1, r
+    assert f"pane {pane} still shows the prompt" in r.stderr, r
+    assert "the agent did not take the answer" in r.stderr and "hint:" in r.stderr, r
+    screen = tmux_server.capture(pane)
+    assert "CHOSE" not in screen and "Do you want to proceed?" in screen, screen
+    r = cli("prompt", "--answer", "1", str(doc), cwd=project)  # the user tries again
+    assert r.returncode == 0, r
+    assert "CHOSE: Yes" in _wait_text(tmux_server, pane, "CHOSE:")

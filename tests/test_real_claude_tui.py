@@ -189,6 +189,12 @@ def test_permission_prompt_is_detected_and_answered(tui: tuple[StandIn, Pane], p
         (folder / "permission-prompt.txt").write_text(screen)
     assert not marker.exists()
     r = run_cli("prompt", "--answer", "1", str(doc), cwd=elsewhere)
+    if r.returncode == 1 and "did not take the answer" in r.stderr:
+        # seen once under load: Claude Code drew the prompt before reading its input and
+        # dropped the Enter; `--answer` says so (it never presses Enter twice), the user
+        # answers again
+        print(f"Claude Code dropped the first answer: {r.stderr.strip()}")
+        r = run_cli("prompt", "--answer", "1", str(doc), cwd=elsewhere)
     assert r.returncode == 0, r
     pane.wait(lambda s: "PERMISSION-DONE" in s, "the model's answer after the tool ran")
     assert marker.exists()  # "Yes" was chosen: the command ran

@@ -223,8 +223,10 @@ def answer(
 
     Capture and parse; send the Up/Down keys in one invocation; re-capture until the cursor is
     on the target (bounded by ``redraw_timeout``); confirm the prompt is unchanged; only then
-    send Enter. Raises :class:`AgentDocError` (and presses nothing) when there is no prompt,
-    the number is out of range, the prompt changed, or the cursor did not arrive.
+    send Enter, and re-capture until the prompt is gone (same bound). Raises
+    :class:`AgentDocError` (and presses nothing) when there is no prompt, the number is out of
+    range, the prompt changed, or the cursor did not arrive; and (Enter sent once, never
+    again) when the prompt is still shown after the bound.
     """
     from tmux_router.tmux import TmuxError
 
@@ -275,6 +277,22 @@ def answer(
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
         tmux.send_keys(pane, "Enter")
+        # taken only when the prompt goes: an agent that was not reading its input yet (a
+        # loaded machine) drops the Enter, and the user would believe the prompt answered.
+        # Enter is never sent twice: a late first one would confirm the next prompt.
+        deadline = time.monotonic() + redraw_timeout
+        delay = 0.005
+        while first.same_prompt(after := read_prompt(tmux, pane)) \
+                and after.cursor == now_info.cursor:
+            if time.monotonic() >= deadline:
+                raise AgentDocError(
+                    f"pane {pane} still shows the prompt {redraw_timeout:g} s after option "
+                    f"{number} was confirmed (Enter sent): the agent did not take the answer",
+                    hint="look at the pane and answer it there, or run `agent-doc prompt "
+                    "--answer` again",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
     except TmuxError as exc:
         raise AgentDocError(
             f"cannot drive pane {pane}: {exc}", hint="is the agent pane still open?"
