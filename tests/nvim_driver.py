@@ -21,6 +21,7 @@ from typing import Any
 
 from agent_doc.editors import plugin_dir
 from agent_doc.editors.rpc import Client
+from helpers.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -148,21 +149,21 @@ class Nvim:
 
         doc = os.fspath(path)
         project = Project.for_document(doc)
-        deadline = time.monotonic() + timeout
-        while not any(e["pid"] == self.pid for e in live_editors(project, doc)):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nvim never registered {doc}")
-            time.sleep(0.05)
+        wait_until(lambda: any(e["pid"] == self.pid for e in live_editors(project, doc)),
+                   f"nvim (pid {self.pid}) to register {doc}", timeout,
+                   seen=lambda: f"live editors of it: {live_editors(project, doc)}",
+                   interval=0.05, while_alive=self.proc)
 
     def wait_for(self, predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            time.sleep(0.05)
+        """PREDICATE's first true value (:func:`helpers.waiting.wait_until`, the buffer shown
+        on failure)."""
+        return wait_until(predicate, what, timeout, seen=self._buffer, interval=0.05)
+
+    def _buffer(self) -> str:
+        try:
+            return "the buffer:\n" + self.text()
+        except Exception as e:  # a stopped or dead Neovim: say so, the wait failed anyway
+            return f"(the buffer could not be read: {e!r})"
 
     # -- lifetime ------------------------------------------------------------------------------
     def stop(self) -> None:

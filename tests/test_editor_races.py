@@ -20,6 +20,7 @@ from pytest import MonkeyPatch
 
 from helpers.cli import run_cli
 from helpers.docs import save_in_place, with_line
+from helpers.waiting import wait_until
 
 DOC = (
     "---\nagent_doc_session: 0b6a2c1e-8f1d-4c3a-9e57-3d2f1a0b9c8d\nagent: claude\n---\n\n"
@@ -43,16 +44,6 @@ def _hold_truncated(doc: Path, ready: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
 
 
-def _wait(path: Path) -> None:
-    import time
-
-    for _ in range(500):
-        if path.exists():
-            return
-        time.sleep(0.01)
-    raise AssertionError("helper did not start")
-
-
 def test_commands_never_write_over_an_in_place_save(project: Path, fake_claude: Path) -> None:
     doc = project / "doc.md"
     for argv, stdin in ((["run", "--no-git", "doc.md"], None), (["write", "doc.md"], "answer"),
@@ -61,7 +52,8 @@ def test_commands_never_write_over_an_in_place_save(project: Path, fake_claude: 
         ready = project / "ready"
         ready.unlink(missing_ok=True)
         editor = _hold_truncated(doc, ready)
-        _wait(ready)
+        wait_until(ready.exists, "the in-place saver to have truncated doc.md", 10,
+                   interval=0.01, while_alive=editor)
         r = run_cli(*argv, cwd=project, input=stdin,
                     env={"AGENT_DOC_LOCK_TIMEOUT": "30"})
         editor.communicate(b"")

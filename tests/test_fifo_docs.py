@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -161,22 +160,16 @@ def test_watch_skips_a_fifo_answers_the_others_and_stops_on_sigterm(project: Pat
             env=dict(os.environ),
         )
     try:
-        def alive_and(found: Callable[[], bool]) -> Callable[[], bool]:
-            def check() -> bool:
-                assert p.poll() is None, log.read_text()
-                return found()
-            return check
-
-        wait_until(alive_and(lambda: "Watching 2 file(s)" in log.read_text(errors="replace")),
+        wait_until(lambda: "Watching 2 file(s)" in log.read_text(errors="replace"),
                    "the daemon to start watching both files", timeout=30,
-                   seen=lambda: log.read_text(errors="replace"))
+                   seen=lambda: log.read_text(errors="replace"), while_alive=p)
         os.utime(fifo)  # an event on the FIFO: the daemon looks at it first...
         time.sleep(0.3)
         with doc.open("a") as f:  # ...and must still answer the regular document
             f.write("Question two?\n")
-        wait_until(alive_and(lambda: "## Assistant" in doc.read_text()),
+        wait_until(lambda: "## Assistant" in doc.read_text(),
                    "doc.md to be answered (else the daemon is stuck)", timeout=30,
-                   seen=lambda: log.read_text(errors="replace"))
+                   seen=lambda: log.read_text(errors="replace"), while_alive=p)
         os.kill(p.pid, signal.SIGTERM)
         try:
             rc = p.wait(timeout=30)

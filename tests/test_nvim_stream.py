@@ -29,6 +29,7 @@ from agent_doc.editors import bridge
 from agent_doc.project import Project
 from agent_doc.stream import Region
 from agent_doc.writeback import _final_for, response_block
+from helpers.waiting import wait_until
 from nvim_driver import Nvim, agent_doc_cmd, nvim_binaries, require_nvims
 
 NVIMS = nvim_binaries()
@@ -273,21 +274,14 @@ def start_run(doc: Path, *extra: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_file(path: Path, what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def non_streamed_run(tmp_path: Path, initial: str, user_text: str) -> str:
     """The same answer with `run --no-stream` in a twin project (no editor), the user's text
     saved while the agent answers: the document it ends with."""
     doc, d = make_run_project(tmp_path / "twin")
     doc.write_text(initial)
     proc = start_run(doc, "--no-stream")
-    wait_file(d / "started", "the twin's agent")
+    wait_until((d / "started").exists, "the twin's agent to start (it writes started)", 60,
+               while_alive=proc)
     doc.write_text(user_text)
     for i in (1, 2):
         (d / f"go{i}").touch()
@@ -358,10 +352,9 @@ def test_run_with_the_editor_frozen_mid_stream(nvim: str, tmp_path: Path,
             os.kill(nv.pid, signal.SIGSTOP)
             try:
                 (d / "go1").touch()
-                deadline = time.monotonic() + 60
-                while "Streamed line two." not in doc.read_text():  # the disk path took it
-                    assert time.monotonic() < deadline, "the second chunk never reached the file"
-                    time.sleep(0.02)
+                wait_until(lambda: "Streamed line two." in doc.read_text(),  # the disk path
+                           "the second chunk to reach the file (nvim is stopped)", 60,
+                           seen=doc.read_text, while_alive=proc)
                 (d / "go2").touch()
                 _out, err = proc.communicate(timeout=120)
                 assert proc.returncode == 0, err

@@ -15,6 +15,8 @@ from agent_doc.components import apply_patch, find_component, parse_components
 from agent_doc.project import Project
 from agent_doc.snapshot import SnapshotStore
 from helpers.cli import run_cli, trust_project
+from helpers.procs import pid_running
+from helpers.waiting import wait_until
 
 DOC = "# Dashboard\n\n<!-- agent:status -->\nunknown\n<!-- /agent:status -->\n\n## User\n\n"
 
@@ -217,17 +219,8 @@ def test_post_patch_output_is_the_users_and_its_timeout_kills_its_group(project:
     assert "out-status" in r.stdout and "err\n" in r.stderr
     assert "warning: post_patch hook timed out after 2s" in r.stderr
     child = int(pidfile.read_text())
-    for _ in range(100):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        with open(f"/proc/{child}/stat") as fh:
-            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                break
-        time.sleep(0.05)
-    else:
-        raise AssertionError(f"the hook's child {child} outlived the timeout")
+    wait_until(lambda: not pid_running(child), f"the hook's child (pid {child}) to be stopped "
+               "with the timed-out hook", 10, interval=0.05)
     assert "v2" in doc.read_text()
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import procrun
+from helpers.waiting import wait_until
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
@@ -84,12 +85,23 @@ def test_no_file_descriptor_leaks() -> None:
     assert _open_fds() == before
 
 
-def _wait_group_gone(pgid: int) -> bool:
-    """True once no live process of group ``pgid`` is left (bounded wait, not a speed check)."""
-    deadline = time.monotonic() + 5
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not _group_alive(pgid)
+def _group_members(pgid: int) -> str:
+    """`ps` lines of process group ``pgid`` (what a failed wait for its end shows)."""
+    ps = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat=,args="], capture_output=True,
+                        text=True)
+    return "\n".join(line for line in ps.stdout.splitlines()
+                     if line.split()[1:2] == [str(pgid)]) or ps.stderr
+
+
+def _wait_group_gone(pgid: int, what: str, timeout: float = 5) -> None:
+    """Until no live process of group ``pgid`` is left (a bounded wait, not a speed check)."""
+    wait_until(lambda: not _group_alive(pgid), f"{what} (process group {pgid})", timeout,
+               seen=lambda: _group_members(pgid), interval=0.05)
+
+
+def _wait_pidfile(pidfile: Path) -> int:
+    return int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
+                          f"the program to start (its pid in {pidfile})", 10))
 
 
 def test_timeout_stops_the_whole_group_and_keeps_partial_output() -> None:
@@ -100,7 +112,7 @@ def test_timeout_stops_the_whole_group_and_keeps_partial_output() -> None:
     assert begun == "begun"
     assert info.value.partial.stderr == b"warn\n"
     assert info.value.partial.returncode == -signal.SIGTERM
-    assert _wait_group_gone(int(pgid)), "the background sleep was left running"
+    _wait_group_gone(int(pgid), "the background sleep to be stopped")
 
 
 def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> None:
@@ -129,7 +141,7 @@ def test_leftover_grandchild_holding_the_pipes_is_stopped_after_the_grace() -> N
     assert done.returncode == 0
     leader, late = done.stdout.split()
     assert late == b"late"
-    assert _wait_group_gone(int(leader)), "the grandchild was left running"
+    _wait_group_gone(int(leader), "the grandchild to be stopped")
 
 
 def test_ctrl_c_stops_the_agent_group_and_propagates(tmp_path: Path) -> None:
@@ -148,20 +160,13 @@ def test_ctrl_c_stops_the_agent_group_and_propagates(tmp_path: Path) -> None:
             sys.exit(130)
     """)
     proc = subprocess.Popen([sys.executable, "-c", waiter], stdout=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.monotonic() < deadline, "the program never started"
-        time.sleep(0.02)
-    agent_pid = int(pidfile.read_text())
+    agent_pid = _wait_pidfile(pidfile)
     time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 130
     assert out == b"interrupted\n"
-    deadline = time.monotonic() + 3
-    while _group_alive(agent_pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _group_alive(agent_pid)
+    _wait_group_gone(agent_pid, "the program and its child to be stopped", timeout=3)
 
 
 def test_environment_is_passed() -> None:
@@ -190,16 +195,12 @@ def test_sigkill_of_the_runner_stops_the_program_group(tmp_path: Path) -> None:
                     new_session=True, kill_grace=1.0)
     """)
     proc = subprocess.Popen([sys.executable, "-c", waiter])
-    deadline = time.monotonic() + 10
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.monotonic() < deadline, "the program never started"
-        time.sleep(0.02)
-    agent_pid = int(pidfile.read_text())
+    agent_pid = _wait_pidfile(pidfile)
     assert _group_alive(agent_pid)
     proc.kill()
     proc.wait()
     try:
-        assert _wait_group_gone(agent_pid), "the program outlived its runner"
+        _wait_group_gone(agent_pid, "the program to end with its runner")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(agent_pid, signal.SIGKILL)

@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,16 +124,14 @@ def test_watch_started_elsewhere_resumes_the_conversation(
             cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=fh, env=dict(os.environ),
         )
     try:
-        deadline = time.monotonic() + 30
-        while "Watching" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: "Watching" in log.read_text(), "watch to start watching a.md", 30,
+                   seen=log.read_text, interval=0.1, while_alive=watch)
         with a.open("a") as fh:
             fh.write("QUESTION-W2\n")
-        deadline = time.monotonic() + 120
-        while "ANSWER to QUESTION-W2" not in a.read_text():
-            assert time.monotonic() < deadline, log.read_text()
-            assert watch.poll() is None, log.read_text()
-            time.sleep(0.2)
+        wait_until(lambda: "ANSWER to QUESTION-W2" in a.read_text(),
+                   "watch to answer QUESTION-W2 in a.md", 120,
+                   seen=lambda: f"watch log:\n{log.read_text()}\na.md:\n{a.read_text()}",
+                   interval=0.2, while_alive=watch)
     finally:
         watch.terminate()
         watch.wait(timeout=30)

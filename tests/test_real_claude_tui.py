@@ -13,8 +13,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from claude_kit import (
     require_claude,
 )
 from helpers.cli import run_cli
+from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="needs tmux")
 
@@ -47,15 +47,17 @@ class Pane:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "claude:")
 
-    def wait(self, predicate, what: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while True:
+    def wait(self, predicate: Callable[[str], bool], what: str, timeout: float = 60) -> str:
+        """The pane's screen once PREDICATE holds for it."""
+        screen = ""
+
+        def shows() -> str | None:
+            nonlocal screen
             screen = self.screen()
-            if predicate(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; the pane shows:\n{screen}")
-            time.sleep(0.3)
+            return screen if predicate(screen) else None
+
+        return wait_until(shows, f"{what} in the pane", timeout,
+                          seen=lambda: f"the pane shows:\n{screen}", interval=0.3)
 
 
 @pytest.fixture

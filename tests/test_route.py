@@ -22,6 +22,7 @@ from helpers.cli import spawn_cli as _spawn
 from helpers.paths import SRC
 from helpers.registry import registry, session_of
 from helpers.tmux import LINE_LOGGER, TmuxServer, logger_pane
+from helpers.waiting import wait_until
 
 # without a session: a null one under an agent (routing must mint and claim one)
 make_doc = partial(helpers.docs.make_doc,
@@ -29,15 +30,22 @@ make_doc = partial(helpers.docs.make_doc,
 
 
 def wait_lines(log: Path, n: int, timeout: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        if log.exists():
-            lines = log.read_text(encoding="utf-8").splitlines()
-            if len(lines) >= n:
-                return lines
-        time.sleep(0.02)
-    raise AssertionError(f"expected {n} lines in {log}, got {lines}")
+    """The lines of LOG once it has at least N."""
+
+    def lines() -> list[str]:
+        return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+
+    def enough() -> list[str] | None:
+        got = lines()
+        return got if len(got) >= n else None
+
+    return wait_until(enough, f"{n} line(s) in {log}", timeout, seen=lines)
+
+
+def wait_started(starts: Path) -> str:
+    """The log of the fake claude's starts once it has started (its log exists)."""
+    wait_until(starts.exists, f"the fake claude to start (it logs to {starts})", 5)
+    return starts.read_text()
 
 
 def fake_claude_bin(tmp_path: Path) -> Path:
@@ -160,11 +168,9 @@ def test_killed_pane_auto_starts_once_for_concurrent_routes(
     new_pane, new_pid = claude_panes[0].split()
     entry = registry(project)[sid]
     assert entry["pane"] == new_pane and entry["pid"] == int(new_pid)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not starts.exists():
-        time.sleep(0.02)
-    assert len(starts.read_text().splitlines()) == 1
-    assert starts.read_text().split()[1] == str(project.resolve())  # started in the root
+    started = wait_started(starts)
+    assert len(started.splitlines()) == 1
+    assert started.split()[1] == str(project.resolve())  # started in the root
     # the routes that came second found the new pane and typed into it
     sent = errs.count(f"Sent /agent-doc task.md → pane {new_pane}")
     assert sent == 2
@@ -380,10 +386,7 @@ def test_route_from_cold_starts_a_server_with_the_agent(
         "list-panes", "-a", "-F", "#{pane_id} #{pane_pid}").splitlines())
     entry = registry(project)[sid]
     assert entry["pane"] == pane and entry["pid"] == int(pid) and entry["file"] == "cold.md"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not starts.exists():
-        time.sleep(0.02)
-    assert starts.read_text().split()[1] == str(project.resolve())
+    assert wait_started(starts).split()[1] == str(project.resolve())
     # the next route types into the agent it started
     r = cli("route", "cold.md", cwd=project)
     assert r.returncode == 0 and f"Sent /agent-doc cold.md → pane {pane}" in r.stderr, r
@@ -412,10 +415,7 @@ def test_concurrent_cold_routes_start_one_session_and_one_agent(
     assert len(panes) == 1
     assert registry(project)[session_of(doc)]["pane"] == panes[0]
     assert errs.count(f"Sent /agent-doc race.md → pane {panes[0]}") == 2, errs
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not starts.exists():
-        time.sleep(0.02)
-    assert len(starts.read_text().splitlines()) == 1
+    assert len(wait_started(starts).splitlines()) == 1
 
 
 def test_route_gives_the_document_its_uuid_before_looking_for_tmux(
@@ -484,12 +484,13 @@ def test_route_never_types_into_the_shell_an_exited_agent_left(
     assert r.returncode == 0, r
     assert wait_lines(log, 1) == [repr(f"/agent-doc {name}\n")]
     os.kill(agent, 15)
-    deadline = time.monotonic() + 5
-    while tmux_server.tmux("display-message", "-p", "-t", pane, "#{pane_current_command}") in (
-        "python3", "python", os.path.basename(sys.executable)
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+
+    def front() -> str:
+        return tmux_server.tmux("display-message", "-p", "-t", pane, "#{pane_current_command}")
+
+    wait_until(lambda: front() not in ("python3", "python", os.path.basename(sys.executable)),
+               f"the killed agent (pid {agent}) to leave the front of pane {pane}", 5,
+               seen=front)
     tmux_server.tmux("send-keys", "-t", pane, "clear", "Enter")
     tmux_server.tmux("clear-history", "-t", pane)
     time.sleep(0.2)

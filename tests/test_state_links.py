@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pytest
 from agent_doc.project import Project
 from helpers.cli import Result, run_cli
 from helpers.tmux import TmuxServer
+from helpers.waiting import wait_until
 
 DOC = (
     "---\nagent_doc_session: {sid}\nagent: offline\n---\n\n# Session: links\n\n"
@@ -91,15 +91,15 @@ def _start_watch(project: Path, doc: Path, log: Path) -> subprocess.Popen[bytes]
 
 def _wait_watch(p: subprocess.Popen[bytes], log: Path) -> None:
     """Until the daemon watches (or has exited); a daemon that does neither fails the test."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def watching_or_ended() -> bool:
         if p.poll() is not None:
-            return
+            return True
         text = log.read_text(errors="replace")
-        if "Watching" in text or "No session files" in text:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"watch neither started nor exited:\n{log.read_text()}")
+        return "Watching" in text or "No session files" in text
+
+    wait_until(watching_or_ended, "watch to start watching or to exit", 30,
+               seen=lambda: log.read_text(errors="replace"), interval=0.05)
 
 
 def _commands(doc: Path, pane: str) -> list[tuple[str, list[str], str | None]]:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from helpers.cli import Result
 from helpers.tmux import TmuxServer
+from helpers.waiting import wait_until
 from tmux_router.registry import make_entry
 
 
@@ -199,9 +199,8 @@ def test_status_shows_documents_pending_watch_and_locks(
     src = str(Path(__file__).resolve().parent.parent / "src")
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(ready), src])
     try:
-        deadline = time.monotonic() + 10
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(ready.exists, f"the holder to take {lock.name} (it then writes {ready})",
+                   10, while_alive=holder)
         before = (state / "sessions.json").read_bytes()
         r = cli("status", "--json", cwd=project)
         assert r.returncode == 0, r

@@ -22,10 +22,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from helpers.cli import run_cli, trust_project
+from helpers.waiting import wait_until
 
 AGENT = r'''
 import os, sys, time
@@ -95,13 +97,15 @@ def start_run(path: Path, fake: Path, *extra: str) -> subprocess.Popen[str]:
         cwd=path.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(predicate, what: str, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_on_disk(path: Path, text: str, proc: subprocess.Popen[Any]) -> None:
+    """Until TEXT is in the document on disk; PROC (the command streaming it) must not end
+    first (the fake agent holds it: it cannot finish before the test releases it)."""
+    wait_until(lambda: text in text_of(path), f"{text!r} on disk in {path.name}", 30,
+               seen=lambda: text_of(path)[-3000:], while_alive=proc)
+
+
+def wait_file(path: Path, what: str, proc: subprocess.Popen[Any]) -> None:
+    wait_until(path.exists, f"{what} ({path.name} to appear)", 30, while_alive=proc)
 
 
 def text_of(path: Path) -> str:
@@ -136,11 +140,11 @@ def run_with_edits(root: Path, *, stream: bool, crlf: bool = False) -> str:
     path, fake = make_project(root, crlf=crlf)
     proc = start_run(path, fake, *(() if stream else ("--no-stream",)))
     if stream:
-        wait_for(lambda: "First line of the answer." in text_of(path), "the first line on disk")
+        wait_on_disk(path, "First line of the answer.", proc)
         assert proc.poll() is None  # visible while the agent still works
         assert "<!-- agent:boundary:" in text_of(path)
     else:
-        wait_for(lambda: (fake / "pid").exists(), "the agent to start")
+        wait_file(fake / "pid", "the agent to start", proc)
     edit(path)
     rc, _out, err = finish(proc, fake)
     assert rc == 0, err
@@ -164,7 +168,7 @@ def test_streamed_final_document_is_byte_identical_to_no_stream(tmp_path: Path,
 def test_typing_inside_the_streaming_answer_is_kept(tmp_path: Path) -> None:
     path, fake = make_project(tmp_path)
     proc = start_run(path, fake)
-    wait_for(lambda: "First line of the answer." in text_of(path), "the first line")
+    wait_on_disk(path, "First line of the answer.", proc)
     data = text_of(path).replace("First line of the answer.\n",
                                  "First line of the answer.\nMY NOTE INSIDE\n")
     path.write_text(data)  # the user types inside the answer
@@ -179,7 +183,7 @@ def test_typing_inside_the_streaming_answer_is_kept(tmp_path: Path) -> None:
 def test_a_save_from_before_the_stream_gets_the_answer_back(tmp_path: Path) -> None:
     path, fake = make_project(tmp_path)
     proc = start_run(path, fake)
-    wait_for(lambda: "First line of the answer." in text_of(path), "the first line")
+    wait_on_disk(path, "First line of the answer.", proc)
     # the editor saves the version it had before the stream began (no region, no marker)
     sent = text_of(path).split("\n## Assistant")[0] + "\n"
     path.write_text(sent + "typed in the old buffer\n")
@@ -194,11 +198,12 @@ def test_a_save_from_before_the_stream_gets_the_answer_back(tmp_path: Path) -> N
 def kill_mid_stream(tmp_path: Path) -> tuple[Path, Path, int]:
     path, fake = make_project(tmp_path)
     proc = start_run(path, fake)
-    wait_for(lambda: "First line of the answer." in text_of(path), "the first line")
+    wait_on_disk(path, "First line of the answer.", proc)
     agent_pid = int((fake / "pid").read_text())
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    wait_for(lambda: not alive(agent_pid), "the orphaned agent to be stopped")
+    wait_until(lambda: not alive(agent_pid), f"the orphaned agent (pid {agent_pid}) to be "
+               "stopped", 30)
     assert "<!-- agent:boundary:" in text_of(path)  # the region is left on disk
     return path, fake, agent_pid
 
@@ -246,7 +251,7 @@ def test_sigkill_with_a_complete_journal_recovers_the_whole_answer(tmp_path: Pat
 def test_ctrl_c_keeps_the_partial_answer_marked_interrupted(tmp_path: Path) -> None:
     path, fake = make_project(tmp_path)
     proc = start_run(path, fake)
-    wait_for(lambda: "First line of the answer." in text_of(path), "the first line")
+    wait_on_disk(path, "First line of the answer.", proc)
     agent_pid = int((fake / "pid").read_text())
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
@@ -264,7 +269,7 @@ def test_ctrl_c_keeps_the_partial_answer_marked_interrupted(tmp_path: Path) -> N
 def test_an_agent_failing_mid_stream_takes_the_partial_answer_back(tmp_path: Path) -> None:
     path, fake = make_project(tmp_path)
     proc = start_run(path, fake)
-    wait_for(lambda: "First line of the answer." in text_of(path), "the first line")
+    wait_on_disk(path, "First line of the answer.", proc)
     edit(path)  # the user's edit during the stream stays
     (fake / "fail").write_text("1")
     rc, _out, err = finish(proc, fake)
@@ -286,9 +291,9 @@ def count_flushes(path: Path, fake: Path, *extra: str, expect_flush: bool = Fals
     ``expect_flush``: first wait until the first line is on disk (the positive control)."""
     seen = {path.stat().st_ino}  # nothing else rewrites it: it has its session id already
     proc = start_run(path, fake, *extra)
-    wait_for(lambda: (fake / "printed").exists(), "the agent's first line")
+    wait_file(fake / "printed", "the agent to print its first line", proc)
     if expect_flush:
-        wait_for(lambda: "First line of the answer." in text_of(path), "the first flush")
+        wait_on_disk(path, "First line of the answer.", proc)  # the first flush
     deadline = time.monotonic() + 1.5  # a flush would have come at once
     while time.monotonic() < deadline:
         seen.add(path.stat().st_ino)
@@ -328,7 +333,7 @@ def test_write_streams_a_slowly_piped_stdin(tmp_path: Path) -> None:
     assert proc.stdin is not None
     proc.stdin.write(b"Streamed first line.\n")
     proc.stdin.flush()
-    wait_for(lambda: "Streamed first line." in text_of(path), "the piped line on disk")
+    wait_on_disk(path, "Streamed first line.", proc)
     assert proc.poll() is None and "<!-- agent:boundary:" in text_of(path)
     proc.stdin.write(b"And the rest.")
     proc.stdin.close()
@@ -346,7 +351,7 @@ def test_a_one_megabyte_document_streams(tmp_path: Path) -> None:
     assert len(doc) > 1_000_000
     path, fake = make_project(tmp_path, doc=doc)
     proc = start_run(path, fake)
-    wait_for(lambda: "First line of the answer." in text_of(path), "the first line")
+    wait_on_disk(path, "First line of the answer.", proc)
     edit(path)
     rc, _out, err = finish(proc, fake)
     assert rc == 0, err

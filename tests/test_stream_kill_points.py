@@ -16,13 +16,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from helpers.cli import run_cli
 from helpers.docs import save_in_place, with_line
+from helpers.waiting import wait_until
 
 PY = sys.executable
 DOC = ("---\nagent_doc_session: 5e3f2a0c-1b2d-4e5f-8a9b-0c1d2e3f4a5b\n---\n\n"
@@ -40,16 +40,12 @@ def _state(pid: int) -> str:
         return "gone"
 
 
-def _wait(pred, what: str, proc: subprocess.Popen[bytes], limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"`write` ended (rc {proc.returncode}) before {what}: "
-                                 f"{proc.stderr.read().decode() if proc.stderr else ''}")
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait_state(proc: subprocess.Popen[bytes], stopped: bool, what: str) -> None:
+    """Until `write` (PROC) is stopped (state T) by its fault hook, or no longer stopped; it
+    must not end first."""
+    wait_until(lambda: (_state(proc.pid) == "T") == stopped, what, 30,
+               seen=lambda: f"process state {_state(proc.pid)}", interval=0.01,
+               while_alive=proc)
 
 
 def _start_write(tmp_path: Path, path: Path, fault: str, *, streamed: bool
@@ -87,8 +83,8 @@ def test_a_save_displaced_by_a_killed_exchange_is_merged_not_lost(tmp_path: Path
                         streamed=streamed)
     try:
         # stopped under the document lock, after its read, before its exchange
-        _wait(lambda: _state(proc.pid) == "T", "the write to stop before its exchange "
-              "(AGENT_DOC_FAULT=before-exchange=stop)", proc)
+        _wait_state(proc, True, "the write to stop before its exchange "
+                    "(AGENT_DOC_FAULT=before-exchange=stop)")
         _save_in_place(path)
         os.kill(proc.pid, signal.SIGCONT)
         proc.wait(timeout=30)
@@ -136,7 +132,7 @@ def test_a_displaced_save_kept_by_a_kill_is_merged_by_the_next_write(
     proc = _start_write(tmp_path, path, "before-exchange=stop,after-exchange=kill",
                         streamed=streamed)
     try:
-        _wait(lambda: _state(proc.pid) == "T", "the write to stop before its exchange", proc)
+        _wait_state(proc, True, "the write to stop before its exchange")
         _save_in_place(path)
         os.kill(proc.pid, signal.SIGCONT)
         proc.wait(timeout=30)
@@ -163,7 +159,8 @@ def test_diff_after_a_kill_between_final_write_and_snapshot(tmp_path: Path,
     proc = _start_write(tmp_path, path, "before-snapshot=kill", streamed=streamed)
     if streamed:
         assert proc.stdin is not None
-        _wait(lambda: FIRST in path.read_text(), "the first flush", proc)
+        wait_until(lambda: FIRST in path.read_text(), f"the first flush ({FIRST!r} on disk)",
+                   30, seen=path.read_text, interval=0.01, while_alive=proc)
         proc.stdin.write(REST.encode())
         proc.stdin.close()
     proc.wait(timeout=60)
@@ -202,19 +199,18 @@ def test_a_save_made_from_a_displaced_version_keeps_every_user_line(tmp_path: Pa
 
     proc = _start_write(tmp_path, path, "before-exchange=stop*3", streamed=False)
     try:
-        stopped = lambda: _state(proc.pid) == "T"  # noqa: E731
-        _wait(stopped, "round 1 to stop before its exchange", proc)
+        _wait_state(proc, True, "round 1 to stop before its exchange")
         write_in_place(with_line(path.read_text(), "intro a", "user line 1"))
         os.kill(proc.pid, signal.SIGCONT)
-        _wait(lambda: not stopped(), "round 1 to go on", proc)
-        _wait(stopped, "round 2 to stop before its exchange", proc)
+        _wait_state(proc, False, "round 1 to go on")
+        _wait_state(proc, True, "round 2 to stop before its exchange")
         round1 = path.read_text()  # round 1's text, without line 1 (it displaced it)
         assert FIRST in round1 and "user line 1" not in round1, round1
         save2 = with_line(round1, "intro b", "user line 2")
         write_in_place(save2)
         os.kill(proc.pid, signal.SIGCONT)
-        _wait(lambda: not stopped(), "round 2 to go on", proc)
-        _wait(stopped, "round 3 to stop before its exchange", proc)
+        _wait_state(proc, False, "round 2 to go on")
+        _wait_state(proc, True, "round 3 to stop before its exchange")
         assert "user line 1" in path.read_text()  # round 2's text: line 1 merged back
         write_in_place(with_line(save2, "intro c", "user line 3"))  # made from save 2
         os.kill(proc.pid, signal.SIGCONT)

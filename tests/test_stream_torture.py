@@ -35,6 +35,8 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import run_cli
+from helpers.procs import pid_gone
+from helpers.waiting import wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 import stream_kit as kit
@@ -65,43 +67,17 @@ def _agent_doc(*args: str) -> list[str]:
     return [PY, "-m", "agent_doc", *args]
 
 
-def _wait_file(path: Path, proc: subprocess.Popen[bytes] | None, timeout: float = 60) -> str:
-    """The content of ``path`` once it exists; fails if ``proc`` ends first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> str:
+    """The content of ``path`` once it exists (written whole, by rename); fails if ``proc``
+    ends first."""
+
+    def content() -> str | None:
         try:
             return path.read_text()
         except FileNotFoundError:
-            pass
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{proc.args} ended (rc {proc.returncode}) before {path} "
-                                 f"appeared: {_output(proc)}")
-        time.sleep(0.002)
-    raise AssertionError(f"{path} did not appear within {timeout}s")
+            return None
 
-
-def _output(proc: subprocess.Popen[bytes]) -> str:
-    try:
-        out, err = proc.communicate(timeout=30)
-    except (subprocess.TimeoutExpired, ValueError):
-        return "(no output)"
-    return ((out or b"") + (err or b"")).decode("utf-8", "replace")[-3000:]
-
-
-def _gone(pid: int, timeout: float) -> bool:
-    """True once process ``pid`` is gone (or a zombie) — within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-        if state in ("Z", "X"):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
+    return wait_until(content, f"{path} to appear", timeout, interval=0.002, while_alive=proc)
 
 
 def _snapshot(doc: Path) -> bytes:
@@ -329,7 +305,7 @@ def _kill_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
         t.when = "after"  # it had finished
     if not agent_pid and started.exists():
         agent_pid = int(started.read_text().split()[1])
-    if agent_pid and not _gone(agent_pid, 5.0):
+    if agent_pid and not pid_gone(agent_pid, 5.0):
         t.violations.append(f"the agent (pid {agent_pid}) still runs 5 s after run was killed")
         os.kill(agent_pid, signal.SIGKILL)
     at_kill = doc.read_bytes().decode("utf-8", "replace")
@@ -426,13 +402,13 @@ def _watch_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
         agent_pid = int(_wait_file(started, daemon).split()[1])
         # kill at a random point after the answer's first line is visible on disk
         first_line = kit.answer_text(first, chunks).split("\n")[0]
-        deadline = time.monotonic() + 20
-        while first_line.encode() not in doc.read_bytes():
-            if time.monotonic() > deadline or daemon.poll() is not None:
-                t.violations.append("the answer's first line never showed in the document "
-                                    "while the daemon streamed it")
-                break
-            time.sleep(0.005)
+        try:
+            wait_until(lambda: first_line.encode() in doc.read_bytes(),
+                       "the answer's first line in the document while the daemon streamed it",
+                       20, seen=lambda: doc.read_bytes().decode("utf-8", "replace")[-500:],
+                       interval=0.005, while_alive=daemon)
+        except AssertionError as e:
+            t.violations.append(str(e))
         time.sleep(rng.uniform(0, chunks * pause))
         if rng.random() < 0.5:
             save_once(str(doc), f"w{n}-above-1", f"w{n}-below-1", prefix=f"w{n}",
@@ -444,7 +420,7 @@ def _watch_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait(timeout=30)
     t.when = "stream"
-    if not _gone(agent_pid, 5.0):
+    if not pid_gone(agent_pid, 5.0):
         t.violations.append(f"the agent (pid {agent_pid}) still runs 5 s after the daemon was "
                             "killed")
         os.kill(agent_pid, signal.SIGKILL)
@@ -459,17 +435,19 @@ def _watch_trial(root: Path, tmp: Path, n: int, rng: random.Random) -> Trial:
     daemon = _popen(_agent_doc("watch", "--debounce", "100", str(doc)), root, env={
         **env, "STREAM_SEED": str(second), "STREAM_STARTED": str(started2)}, log=log2)
     lines2 = kit.answer_text(second, chunks).split("\n")
+
+    def answered_or_ended() -> bool:  # an ended daemon: the checks below say what is wrong
+        text = doc.read_bytes().decode("utf-8", "replace")
+        return (lines2[-1] in text and kit.MARKER not in text
+                and not _pending(doc).exists()) or daemon.poll() is not None
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            text = doc.read_bytes().decode("utf-8", "replace")
-            if lines2[-1] in text and kit.MARKER not in text and not _pending(doc).exists():
-                break
-            if daemon.poll() is not None:
-                break
-            time.sleep(0.05)
-        else:
-            t.violations.append("the restarted daemon did not answer within 60 s")
+        wait_until(answered_or_ended, "the restarted daemon to answer (its last line in, "
+                   "no marker, no journal) or to end", 60,
+                   seen=lambda: doc.read_bytes().decode("utf-8", "replace")[-500:],
+                   interval=0.05)
+    except AssertionError as e:
+        t.violations.append(str(e))
     finally:
         stop = run_cli("watch", "--stop", cwd=root)
         try:

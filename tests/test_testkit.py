@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,37 @@ def test_wait_until_shows_the_last_value_without_seen() -> None:
         wait_until(lambda: [], "two calls", 0.05)
     with pytest.raises(AssertionError, match=r"waiting for condition; last seen: 0"):
         wait_until(lambda: 0, timeout=0.05)
+
+
+def test_wait_until_fails_at_once_when_the_awaited_process_ends(tmp_path: Path) -> None:
+    """``while_alive``: a process that ended without bringing the condition about fails the wait
+    with its exit status and output, long before the timeout (the message says "ended", not
+    "timed out")."""
+    p = subprocess.Popen([sys.executable, "-c", "import sys; print('out'); "
+                          "sys.exit('the agent went away')"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with pytest.raises(AssertionError) as e:
+        wait_until((tmp_path / "never").exists, "the answer file", 600, while_alive=p,
+                   seen=lambda: "doc text")
+    msg = str(e.value)
+    assert "timed out" not in msg
+    assert "ended (exit status 1) while waiting for the answer file" in msg
+    assert "out\n" in msg and "the agent went away" in msg
+    assert msg.endswith("last seen: 'doc text'")
+
+
+def test_wait_until_asks_once_more_after_the_process_ended(tmp_path: Path) -> None:
+    """A condition the process brought about before it ended counts: an ended process fails the
+    wait only when the predicate is still false after the process was seen ended."""
+    done = tmp_path / "done"
+    p = subprocess.Popen([sys.executable, "-c", f"open({str(done)!r}, 'w').close()"])
+    p.wait()
+    assert wait_until(done.exists, "the done file", 5, while_alive=p) is True
+    s = subprocess.Popen(["sleep", "30"])  # killed, nothing piped: no output to show
+    s.kill()
+    with pytest.raises(AssertionError, match=r"^`sleep 30` ended \(exit status -9\) while "
+                       r"waiting for x; last seen: False$"):
+        wait_until(lambda: False, "x", 600, while_alive=s)
 
 
 def test_make_doc_default_and_unsessioned(tmp_path: Path) -> None:

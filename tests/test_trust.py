@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +22,7 @@ import pytest
 from helpers.agents import claude_calls
 from helpers.cli import run_cli, trust_project
 from helpers.tmux import TmuxServer
+from helpers.waiting import wait_until
 
 SECRET = "AKIAFAKE/not-a-real-secret-0123456789"
 
@@ -367,9 +367,8 @@ def test_route_never_auto_starts_an_untrusted_projects_command(
     trust_project(root)
     r = run_cli("route", "notes.md", cwd=root)
     assert r.returncode == 0 and "Started Claude" in r.stderr, r
-    deadline = time.monotonic() + 10
-    while not ran(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: ran(marker), f"the agent route started (evil.sh) to run: a line in "
+               f"{marker.name}", 10, interval=0.05)
     assert len(ran(marker)) == 1
 
 
@@ -400,14 +399,12 @@ def test_watch_logs_the_untrusted_setting_and_goes_on(
                                 cwd=project, stdout=subprocess.DEVNULL, stderr=fh)
     try:
         def wait_log(needle: str, count: int = 1) -> str:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
+            def logged() -> str | None:
                 text = log.read_text()
-                if text.count(needle) >= count:
-                    return text
-                assert proc.poll() is None, text
-                time.sleep(0.02)
-            raise AssertionError(f"{needle!r} not in {log.read_text()}")
+                return text if text.count(needle) >= count else None
+
+            return wait_until(logged, f"{needle!r} (x{count}) in the watch log", 30,
+                              seen=log.read_text, while_alive=proc)
 
         wait_log("atching")
         bad.write_text(bad.read_text() + "q1\n")

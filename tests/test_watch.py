@@ -42,15 +42,14 @@ class Daemon:
         return self.log.read_text(errors="replace")
 
     def wait_log(self, needle: str, count: int = 1, timeout: float = WAIT) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """The daemon log once NEEDLE is in it COUNT times (the daemon must not end first)."""
+
+        def logged() -> str | None:
             text = self.text
-            if text.count(needle) >= count:
-                return text
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"{needle!r} (x{count}) not in the daemon log:\n{self.text}")
+            return text if text.count(needle) >= count else None
+
+        return wait_until(logged, f"{needle!r} (x{count}) in the daemon log", timeout,
+                          seen=lambda: self.text, while_alive=self.proc)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
