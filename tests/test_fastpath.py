@@ -6,6 +6,7 @@ waits (and costs nothing when off)."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -336,3 +337,10 @@ def test_trace_shows_an_http_agent_request(monkeypatch: pytest.MonkeyPatch) -> N
     assert kind == "agent", p.stderr
     assert re.fullmatch(rf"local: POST {re.escape(api.url)}/chat/completions -> HTTP 200, "
                         r"\d+ B \(\d+\.\d ms\)", what), what
+
+
+def test_sha256_tries_this_interpreters_module_first() -> None:
+    """No failed import (a search of every `sys.path` folder) before the builtin module of
+    this version: `_sha256` up to 3.11, `_sha2` from 3.12."""
+    first = fastpath.SHA256_MODULES[0]
+    assert first in sys.builtin_module_names or importlib.util.find_spec(first) is not None

@@ -67,7 +67,9 @@ def _first_module(names: tuple[str, ...]) -> ModuleType | None:
 
 # -- sha256 ---------------------------------------------------------------------------------
 
-SHA256_MODULES = ("_sha2", "_sha256", "hashlib")
+#: this interpreter's own name first: a failed import searches every ``sys.path`` folder
+SHA256_MODULES = (("_sha2", "_sha256", "hashlib") if sys.version_info >= (3, 12)
+                  else ("_sha256", "_sha2", "hashlib"))
 _sha256_impl: Callable[..., Any] | None = None
 
 
