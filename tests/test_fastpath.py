@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import fastpath
 from helpers.cli import run_cli
@@ -117,6 +119,56 @@ def test_json_fast_path_imports_neither_json_nor_re() -> None:
                 "'re' in sys.modules)")
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["{'a':", "[1]}", '"x"', "False", "False"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@pytest.mark.parametrize("names", [("_json",), MISSING])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=JSON_VALUES, indent=st.sampled_from([0, 1, 2, 4]))
+def test_json_dumps_equals_json_on_every_path(names: tuple[str, ...], value: object,
+                                              indent: int) -> None:
+    """Byte for byte what ``json.dumps(value, ensure_ascii=False, indent=...)`` writes (the
+    pending journal's format), through `_json`'s string encoder and through json's own."""
+    want = json.dumps(value, ensure_ascii=False, indent=indent)
+    assert fastpath._dumps(value, indent, fastpath._load_quote(names)) == want
+    assert fastpath.json_dumps(value, indent=indent) == want
+
+
+def test_json_dumps_hands_what_it_does_not_write_to_json() -> None:
+    """Values beyond plain JSON types get json's own result or error."""
+    class Text(str):
+        pass
+
+    class Number(int):
+        pass
+
+    odd: list[object] = [{1: "int key"}, {None: 1.5}, [Number(3)], {"t": (1, 2)}, Text("s"),
+                         {"s": Text("x")}]
+    for value in odd:
+        assert fastpath.json_dumps(value) == json.dumps(value, ensure_ascii=False, indent=1)
+    with pytest.raises(TypeError) as ours:
+        fastpath.json_dumps({"a": {1, 2}})
+    with pytest.raises(TypeError) as theirs:
+        json.dumps({"a": {1, 2}}, indent=1)
+    assert str(ours.value) == str(theirs.value)
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        fastpath.json_dumps(loop)
+
+
+def test_json_dumps_imports_neither_json_nor_re() -> None:
+    p = _python("import sys, fastpath; d = fastpath.json_dumps({'a': [1, 'x', None]}); "
+                "print(repr(d), 'json' in sys.modules, 're' in sys.modules)")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == repr('{\n "a": [\n  1,\n  "x",\n  null\n ]\n}') + " False False"
 
 
 # -- renameat2 ------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ The tricks:
 
 * :func:`sha256` — ``_sha2`` (3.12+) → ``_sha256`` (3.11) → ``hashlib``;
 * :func:`signal_module` — ``_signal`` → ``signal``;
-* :func:`json_loads`, :func:`json_quote` — the C scanner and string encoder of ``_json`` →
+* :func:`json_loads`, :func:`json_quote`, :func:`json_dumps` — the C scanner and string
+  encoder of ``_json`` (and, for :func:`json_dumps`, ``json``'s indented layout written here) →
   ``json``;
 * :func:`load_renameat2` — libc's ``renameat2`` through ``_ctypes`` → ``ctypes``;
 * :func:`fast_exit` — ``os._exit`` once nothing can need the interpreter's shutdown, asked
@@ -44,6 +45,7 @@ __all__ = [
     "TRACE",
     "describe_argv",
     "fast_exit",
+    "json_dumps",
     "json_loads",
     "json_quote",
     "load_renameat2",
@@ -185,6 +187,86 @@ def json_quote(text: str) -> str:
     if _quote is None:
         _quote = _load_quote()
     return _quote(text)
+
+
+def _dumps(value: object, indent: int, quote: Callable[[str], str]) -> str:
+    """``json.dumps(value, ensure_ascii=False, indent=indent)`` for what JSON holds natively
+    (dict with str keys, list, str, int, float, bool, None), written as ``json``'s own Python
+    encoder does; ``TypeError`` for anything else (the caller hands that to ``json``)."""
+    parts: list[str] = []
+    add = parts.append
+
+    def scalar(v: object) -> str | None:
+        if isinstance(v, str):
+            return quote(v)
+        if v is None:
+            return "null"
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if type(v) is int:
+            return int.__repr__(v)
+        if type(v) is float:
+            if v != v:
+                return "NaN"
+            if v in (float("inf"), float("-inf")):
+                return "Infinity" if v > 0 else "-Infinity"
+            return float.__repr__(v)
+        return None
+
+    def encode(v: object, level: int) -> None:
+        text = scalar(v)
+        if text is not None:
+            add(text)
+            return
+        if type(v) is list:
+            if not v:
+                add("[]")
+                return
+            inner = "\n" + " " * (indent * (level + 1))
+            add("[")
+            for n, item in enumerate(v):
+                add(inner if n == 0 else "," + inner)
+                encode(item, level + 1)
+            add("\n" + " " * (indent * level) + "]")
+            return
+        if type(v) is dict:
+            if not v:
+                add("{}")
+                return
+            inner = "\n" + " " * (indent * (level + 1))
+            add("{")
+            for n, (key, item) in enumerate(v.items()):
+                if type(key) is not str:
+                    raise TypeError("a key that is not a string")
+                add((inner if n == 0 else "," + inner) + quote(key) + ": ")
+                encode(item, level + 1)
+            add("\n" + " " * (indent * level) + "}")
+            return
+        raise TypeError(f"not written here: {type(v).__name__}")
+
+    encode(value, 0)
+    return "".join(parts)
+
+
+def json_dumps(value: object, indent: int = 1) -> str:
+    """``json.dumps(value, ensure_ascii=False, indent=indent)``, byte for byte, without
+    importing ``json`` (it pulls in ``re``; bench/IMPORTS.md): strings by ``_json``'s C
+    encoder (:func:`json_quote`), the rest as ``json``'s Python encoder writes it (which is
+    what ``json.dumps`` runs whenever ``indent`` is given). A value holding anything but
+    dicts with string keys, lists, strings, numbers, booleans and None (and a cycle: the
+    recursion limit) is handed to ``json.dumps``, so results and errors are always json's."""
+    global _quote
+    if _quote is None:
+        _quote = _load_quote()
+    try:
+        return _dumps(value, indent, _quote)
+    except (TypeError, RecursionError):
+        pass
+    import json
+
+    return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
 # -- renameat2 ------------------------------------------------------------------------------
