@@ -448,7 +448,7 @@ def _adopt_moved_pending(doc: str, project: Project) -> bool:
     old = _moved_pending(doc, project)
     if old is None:
         return False
-    record = json_loads(_read_nofollow(old).decode("utf-8"))
+    record: Any = json_loads(_read_nofollow(old).decode("utf-8"))
     _say(f"[submit] a response left pending for {record.get('file') or old} (session "
          f"{record.get('agent_doc_session')}) belongs to {doc}, which it was renamed to")
     record["document"] = os.path.realpath(doc)
