@@ -298,7 +298,8 @@ class Flusher:
     text at once, later text at most every ``interval`` seconds, and whatever is left when
     :meth:`stop` is called (``final_flush=True``) or nothing more (``final_flush=False``).
     ``flush`` returns False to stop flushing for good (a flush failed; the stream goes on in
-    memory).
+    memory). :meth:`stop` is called once the writer is done (the agent call returned, standard
+    input was read), as the cycle and ``write`` do.
     """
 
     def __init__(self, flush: Callable[[str], bool], interval: float = DEFAULT_INTERVAL) -> None:
