@@ -109,8 +109,10 @@ def test_json_loads_equals_json_on_every_path(fast: bool, monkeypatch: pytest.Mo
 @pytest.mark.parametrize("names", [("_json",), MISSING])
 def test_json_quote_equals_json_on_every_path(names: tuple[str, ...]) -> None:
     quote = fastpath._load_quote(names)
+    quote_ascii = fastpath._load_quote(names, ascii=True)
     for text in ["", "plain", 'q"uote\\', "d\u00e9j\u00e0 \U0001f600", "\x00\x1f\n\t", "\ud800"]:
         assert quote(text) == json.dumps(text, ensure_ascii=False)
+        assert quote_ascii(text) == json.dumps(text)
 
 
 def test_json_fast_path_imports_neither_json_nor_re() -> None:
@@ -131,14 +133,22 @@ JSON_VALUES = st.recursive(
 @pytest.mark.parametrize("names", [("_json",), MISSING])
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(value=JSON_VALUES, indent=st.sampled_from([0, 1, 2, 4]))
+@given(value=JSON_VALUES, indent=st.sampled_from([None, 0, 1, 2, 4]), ascii=st.booleans())
 def test_json_dumps_equals_json_on_every_path(names: tuple[str, ...], value: object,
-                                              indent: int) -> None:
-    """Byte for byte what ``json.dumps(value, ensure_ascii=False, indent=...)`` writes (the
-    pending journal's format), through `_json`'s string encoder and through json's own."""
-    want = json.dumps(value, ensure_ascii=False, indent=indent)
-    assert fastpath._dumps(value, indent, fastpath._load_quote(names)) == want
-    assert fastpath.json_dumps(value, indent=indent) == want
+                                              indent: int | None, ascii: bool) -> None:
+    """Byte for byte what ``json.dumps(value, ensure_ascii=..., indent=...)`` writes (the
+    pending journal's format, indented; a record's compact lines), through `_json`'s encoders
+    and through json's own."""
+    want = json.dumps(value, ensure_ascii=ascii, indent=indent)
+    if indent is None:
+        compact = fastpath._load_compact(names, ascii=ascii)
+        if names == MISSING:
+            assert compact is None  # json_dumps then hands the value to json.dumps
+        else:
+            assert compact(value) == want
+    else:
+        assert fastpath._dumps(value, indent, fastpath._load_quote(names, ascii)) == want
+    assert fastpath.json_dumps(value, indent=indent, ensure_ascii=ascii) == want
 
 
 def test_json_dumps_hands_what_it_does_not_write_to_json() -> None:
@@ -151,24 +161,28 @@ def test_json_dumps_hands_what_it_does_not_write_to_json() -> None:
 
     odd: list[object] = [{1: "int key"}, {None: 1.5}, [Number(3)], {"t": (1, 2)}, Text("s"),
                          {"s": Text("x")}]
-    for value in odd:
-        assert fastpath.json_dumps(value) == json.dumps(value, ensure_ascii=False, indent=1)
-    with pytest.raises(TypeError) as ours:
-        fastpath.json_dumps({"a": {1, 2}})
-    with pytest.raises(TypeError) as theirs:
-        json.dumps({"a": {1, 2}}, indent=1)
-    assert str(ours.value) == str(theirs.value)
-    loop: list[object] = []
-    loop.append(loop)
-    with pytest.raises(ValueError, match="Circular reference"):
-        fastpath.json_dumps(loop)
+    for indent in (1, None):
+        for value in odd:
+            assert fastpath.json_dumps(value, indent=indent) == json.dumps(
+                value, ensure_ascii=False, indent=indent)
+        with pytest.raises(TypeError) as ours:
+            fastpath.json_dumps({"a": {1, 2}}, indent=indent)
+        with pytest.raises(TypeError) as theirs:
+            json.dumps({"a": {1, 2}}, indent=indent)
+        assert str(ours.value) == str(theirs.value)
+        loop: list[object] = []
+        loop.append(loop)
+        with pytest.raises(ValueError, match="Circular reference"):
+            fastpath.json_dumps(loop, indent=indent)
 
 
 def test_json_dumps_imports_neither_json_nor_re() -> None:
     p = _python("import sys, fastpath; d = fastpath.json_dumps({'a': [1, 'x', None]}); "
-                "print(repr(d), 'json' in sys.modules, 're' in sys.modules)")
+                "c = fastpath.json_dumps({'a': ['\u00e9', 1.5]}, indent=None, ensure_ascii=True); "
+                "print(repr(d), c, 'json' in sys.modules, 're' in sys.modules)")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == repr('{\n "a": [\n  1,\n  "x",\n  null\n ]\n}') + " False False"
+    assert p.stdout.strip() == (repr('{\n "a": [\n  1,\n  "x",\n  null\n ]\n}')
+                                + ' {"a": ["\\u00e9", 1.5]} False False')
 
 
 # -- renameat2 ------------------------------------------------------------------------------

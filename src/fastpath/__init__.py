@@ -167,13 +167,15 @@ def json_loads(text: str) -> object:
     return json.loads(text)
 
 
-def _load_quote(names: tuple[str, ...] = ("_json",)) -> Callable[[str], str]:
+def _load_quote(names: tuple[str, ...] = ("_json",), ascii: bool = False) -> Callable[[str], str]:
+    """``_json``'s C string encoder (``ascii``: the one escaping non-ASCII) or json's own."""
     module = _first_module(names)
-    quote = getattr(module, "encode_basestring", None) if module is not None else None
+    name = "encode_basestring_ascii" if ascii else "encode_basestring"
+    quote = getattr(module, name, None) if module is not None else None
     if quote is None:
-        from json.encoder import py_encode_basestring
+        from json import encoder
 
-        return py_encode_basestring
+        return getattr(encoder, "py_" + name)
     return quote
 
 
@@ -250,23 +252,59 @@ def _dumps(value: object, indent: int, quote: Callable[[str], str]) -> str:
     return "".join(parts)
 
 
-def json_dumps(value: object, indent: int = 1) -> str:
-    """``json.dumps(value, ensure_ascii=False, indent=indent)``, byte for byte, without
-    importing ``json`` (it pulls in ``re``; bench/IMPORTS.md): strings by ``_json``'s C
-    encoder (:func:`json_quote`), the rest as ``json``'s Python encoder writes it (which is
-    what ``json.dumps`` runs whenever ``indent`` is given). A value holding anything but
-    dicts with string keys, lists, strings, numbers, booleans and None (and a cycle: the
-    recursion limit) is handed to ``json.dumps``, so results and errors are always json's."""
-    global _quote
-    if _quote is None:
-        _quote = _load_quote()
+def _load_compact(names: tuple[str, ...] = ("_json",), ascii: bool = False) -> Any:
+    """``value -> JSON`` by ``_json``'s C encoder with the settings ``json.dumps`` gives it
+    without ``indent`` (separators ``", "`` and ``": "``, NaN allowed, cycles detected), or
+    None without it."""
+    module = _first_module(names)
+    make = getattr(module, "make_encoder", None) if module is not None else None
+    if make is None:
+        return None
+    quote = _load_quote(names, ascii)
+
+    def default(value: object) -> object:  # what json.JSONEncoder.default raises
+        raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+    def compact(value: object) -> str:
+        if isinstance(value, str):
+            return quote(value)
+        encode = make({}, default, quote, None, ": ", ", ", False, False, True)
+        return "".join(encode(value, 0))
+
+    return compact
+
+
+_compact: dict[bool, Any] = {}
+
+
+def json_dumps(value: object, indent: int | None = 1, ensure_ascii: bool = False) -> str:
+    """``json.dumps(value, ensure_ascii=ensure_ascii, indent=indent)`` (other arguments at
+    their defaults), byte for byte, without importing ``json`` (it pulls in ``re``;
+    bench/IMPORTS.md): without ``indent`` by ``_json``'s C encoder as ``json.dumps`` itself
+    does; with it, strings by ``_json``'s C encoder (:func:`json_quote`) and the rest as
+    ``json``'s Python encoder writes it (which is what ``json.dumps`` runs whenever ``indent``
+    is given). A value holding anything but dicts with string keys, lists, strings, numbers,
+    booleans and None, a cycle, or an interpreter without ``_json``: ``json.dumps`` itself, so
+    results and errors are always json's."""
     try:
-        return _dumps(value, indent, _quote)
-    except (TypeError, RecursionError):
+        if indent is None:
+            if ensure_ascii not in _compact:
+                _compact[ensure_ascii] = _load_compact(ascii=ensure_ascii)
+            compact = _compact[ensure_ascii]
+            if compact is not None:
+                return compact(value)
+        else:
+            global _quote
+            if ensure_ascii:
+                return _dumps(value, indent, _load_quote(ascii=True))
+            if _quote is None:
+                _quote = _load_quote()
+            return _dumps(value, indent, _quote)
+    except (TypeError, ValueError, RecursionError):
         pass
     import json
 
-    return json.dumps(value, ensure_ascii=False, indent=indent)
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent)
 
 
 # -- renameat2 ------------------------------------------------------------------------------
