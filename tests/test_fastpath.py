@@ -6,6 +6,7 @@ waits (and costs nothing when off)."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import fastpath
 from helpers.cli import run_cli
@@ -106,8 +109,10 @@ def test_json_loads_equals_json_on_every_path(fast: bool, monkeypatch: pytest.Mo
 @pytest.mark.parametrize("names", [("_json",), MISSING])
 def test_json_quote_equals_json_on_every_path(names: tuple[str, ...]) -> None:
     quote = fastpath._load_quote(names)
+    quote_ascii = fastpath._load_quote(names, ascii=True)
     for text in ["", "plain", 'q"uote\\', "d\u00e9j\u00e0 \U0001f600", "\x00\x1f\n\t", "\ud800"]:
         assert quote(text) == json.dumps(text, ensure_ascii=False)
+        assert quote_ascii(text) == json.dumps(text)
 
 
 def test_json_fast_path_imports_neither_json_nor_re() -> None:
@@ -116,6 +121,68 @@ def test_json_fast_path_imports_neither_json_nor_re() -> None:
                 "'re' in sys.modules)")
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["{'a':", "[1]}", '"x"', "False", "False"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@pytest.mark.parametrize("names", [("_json",), MISSING])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=JSON_VALUES, indent=st.sampled_from([None, 0, 1, 2, 4]), ascii=st.booleans())
+def test_json_dumps_equals_json_on_every_path(names: tuple[str, ...], value: object,
+                                              indent: int | None, ascii: bool) -> None:
+    """Byte for byte what ``json.dumps(value, ensure_ascii=..., indent=...)`` writes (the
+    pending journal's format, indented; a record's compact lines), through `_json`'s encoders
+    and through json's own."""
+    want = json.dumps(value, ensure_ascii=ascii, indent=indent)
+    if indent is None:
+        compact = fastpath._load_compact(names, ascii=ascii)
+        if names == MISSING:
+            assert compact is None  # json_dumps then hands the value to json.dumps
+        else:
+            assert compact(value) == want
+    else:
+        assert fastpath._dumps(value, indent, fastpath._load_quote(names, ascii)) == want
+    assert fastpath.json_dumps(value, indent=indent, ensure_ascii=ascii) == want
+
+
+def test_json_dumps_hands_what_it_does_not_write_to_json() -> None:
+    """Values beyond plain JSON types get json's own result or error."""
+    class Text(str):
+        pass
+
+    class Number(int):
+        pass
+
+    odd: list[object] = [{1: "int key"}, {None: 1.5}, [Number(3)], {"t": (1, 2)}, Text("s"),
+                         {"s": Text("x")}]
+    for indent in (1, None):
+        for value in odd:
+            assert fastpath.json_dumps(value, indent=indent) == json.dumps(
+                value, ensure_ascii=False, indent=indent)
+        with pytest.raises(TypeError) as ours:
+            fastpath.json_dumps({"a": {1, 2}}, indent=indent)
+        with pytest.raises(TypeError) as theirs:
+            json.dumps({"a": {1, 2}}, indent=indent)
+        assert str(ours.value) == str(theirs.value)
+        loop: list[object] = []
+        loop.append(loop)
+        with pytest.raises(ValueError, match="Circular reference"):
+            fastpath.json_dumps(loop, indent=indent)
+
+
+def test_json_dumps_imports_neither_json_nor_re() -> None:
+    p = _python("import sys, fastpath; d = fastpath.json_dumps({'a': [1, 'x', None]}); "
+                "c = fastpath.json_dumps({'a': ['\u00e9', 1.5]}, indent=None, ensure_ascii=True); "
+                "print(repr(d), c, 'json' in sys.modules, 're' in sys.modules)")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == (repr('{\n "a": [\n  1,\n  "x",\n  null\n ]\n}')
+                                + ' {"a": ["\\u00e9", 1.5]} False False')
 
 
 # -- renameat2 ------------------------------------------------------------------------------
@@ -336,3 +403,10 @@ def test_trace_shows_an_http_agent_request(monkeypatch: pytest.MonkeyPatch) -> N
     assert kind == "agent", p.stderr
     assert re.fullmatch(rf"local: POST {re.escape(api.url)}/chat/completions -> HTTP 200, "
                         r"\d+ B \(\d+\.\d ms\)", what), what
+
+
+def test_sha256_tries_this_interpreters_module_first() -> None:
+    """No failed import (a search of every `sys.path` folder) before the builtin module of
+    this version: `_sha256` up to 3.11, `_sha2` from 3.12."""
+    first = fastpath.SHA256_MODULES[0]
+    assert first in sys.builtin_module_names or importlib.util.find_spec(first) is not None

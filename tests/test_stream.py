@@ -157,3 +157,34 @@ def test_flusher_stops_flushing_after_a_failed_flush() -> None:
     f.write(" b")
     assert f.stop(final_flush=True) == "a b"
     assert len(calls) == 1
+
+
+def test_flusher_starts_its_thread_with_the_first_text_only() -> None:
+    """An answer that brings no text to show before it ends (it arrives whole, or the agent
+    fails first) costs no thread — and no `threading` import — in `run`; the first text
+    starts the thread and is flushed at once."""
+    def flushers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "agent-doc-flusher"]
+
+    before = flushers()
+    seen: list[str] = []
+    idle = Flusher(seen.append, interval=5.0)
+    idle.restart()
+    assert flushers() == before
+    assert idle.stop(final_flush=True) == "" and seen == []
+    assert flushers() == before
+
+    first = threading.Event()
+
+    def flush(partial: str) -> bool:
+        seen.append(partial)
+        first.set()
+        return True
+
+    f = Flusher(flush, interval=5.0)
+    assert flushers() == before
+    f.write("Hello")
+    assert len(flushers()) == len(before) + 1
+    assert first.wait(5.0)
+    assert f.stop() == "Hello" and seen == ["Hello"]
+    assert flushers() == before

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -47,6 +46,7 @@ from agent_doc.writeback import (
     clean_response,
     write_loop,
 )
+from fastpath import json_dumps, json_loads  # `json` pulls in `re` (bench/IMPORTS.md)
 from safefile import (
     atomic_write,
     read_holder,
@@ -166,8 +166,8 @@ class _Streamer:
                 drop_reserve(self.reserve)  # its room is the journal's now
                 self.reserve = None
             atomic_write(pending_path(self.project, self.doc),
-                         json.dumps(self.record(partial, complete=False, flushed=flushed),
-                                    ensure_ascii=False, indent=1),
+                         json_dumps(self.record(partial, complete=False, flushed=flushed),
+                                    indent=1),
                          mode=0o600, make_parents=True, state_root=self.project.root)
             self.journaled = True
         except OSError as exc:
@@ -413,7 +413,7 @@ def _moved_pending(doc: str, project: Project) -> str | None:
     for name in names:
         path = os.path.join(folder, name)
         try:
-            record = json.loads(_read_nofollow(path).decode("utf-8"))
+            record = json_loads(_read_nofollow(path).decode("utf-8"))
         except (OSError, ValueError):
             continue
         if not isinstance(record, dict) or record.get("agent_doc_session") != session:
@@ -449,12 +449,12 @@ def _adopt_moved_pending(doc: str, project: Project) -> bool:
     old = _moved_pending(doc, project)
     if old is None:
         return False
-    record = json.loads(_read_nofollow(old).decode("utf-8"))
+    record: Any = json_loads(_read_nofollow(old).decode("utf-8"))
     _say(f"[submit] a response left pending for {record.get('file') or old} (session "
          f"{record.get('agent_doc_session')}) belongs to {doc}, which it was renamed to")
     record["document"] = os.path.realpath(doc)
     record["file"] = doc
-    atomic_write(pending_path(project, doc), json.dumps(record, ensure_ascii=False, indent=1),
+    atomic_write(pending_path(project, doc), json_dumps(record, indent=1),
                  mode=0o600, make_parents=True, state_root=project.root)
     os.unlink(old)
     return True

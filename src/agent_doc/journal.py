@@ -13,13 +13,13 @@ document's session id (``recover NEWNAME``, ``run NEWNAME``).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from agent_doc.errors import AgentDocError
 from agent_doc.project import Project
+from fastpath import json_dumps, json_loads, json_quote  # `json` pulls in `re` (bench/IMPORTS.md)
 from safefile import (
     atomic_write,
     open_state,
@@ -71,7 +71,7 @@ def write_pending(
                             agent=agent, doc_session=doc_session)
     # a copy of the document's text: never more readable than the document; never written
     # through a link planted under .agent-doc/
-    atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1), mode=0o600,
+    atomic_write(path, json_dumps(record, indent=1), mode=0o600,
                  make_parents=True, state_root=project.root)
     return path
 
@@ -100,7 +100,7 @@ def reserve_pending(project: Project, doc: str, *, sent: str) -> str:
     from agent_doc.errors import os_cause, os_hint
 
     path = _reserve_path(project, doc)
-    size = len(json.dumps(sent, ensure_ascii=False).encode("utf-8")) + RESERVE_FOR_ANSWER
+    size = len(json_quote(sent).encode("utf-8")) + RESERVE_FOR_ANSWER  # json.dumps(sent)'s
     fd = -1
     try:
         fd = open_state(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600,
@@ -141,7 +141,7 @@ def journal_answer(
     drop_reserve(reserve)
     path = pending_path(project, doc)
     try:
-        atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1), mode=0o600,
+        atomic_write(path, json_dumps(record, indent=1), mode=0o600,
                      make_parents=True, state_root=project.root)
     except OSError as exc:
         where = rescue_answer(record, doc)
@@ -173,7 +173,7 @@ def rescue_answer(record: dict[str, Any], doc: str) -> str | None:
         os.path.expanduser("~"), ".local", "state")
     stem = os.path.splitext(os.path.basename(doc))[0] or "document"
     name = f"agent-doc-answer-{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
-    data = json.dumps(record, ensure_ascii=False, indent=1)
+    data = json_dumps(record, indent=1)
     for folder in (os.path.join(state, "agent-doc", "rescued"), tempfile.gettempdir()):
         target = os.path.join(folder, name)
         try:
@@ -197,7 +197,7 @@ def load_pending(project: Project, doc: str | os.PathLike[str]) -> dict[str, Any
     except FileNotFoundError:
         return None
     try:
-        record = json.loads(raw.decode("utf-8"))
+        record = json_loads(raw.decode("utf-8"))
         if not isinstance(record, dict):
             raise ValueError("not an object")
         for key in ("response", "sent"):

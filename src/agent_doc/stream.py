@@ -27,13 +27,13 @@ signals; a flusher thread flushes the first text at once and later text at most 
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from agent_doc.merge import merge3way, newline_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    import threading
     from collections.abc import Callable, Iterable
 
 #: the marker line's text is ``<!-- agent:boundary:ID -->`` (ID: 8 hex digits per cycle)
@@ -293,10 +293,13 @@ class Flusher:
 
     :meth:`write` (the agent's reading thread: it only appends and signals) and
     :meth:`restart` are the :class:`~agent_doc.agents.base.TextStream` protocol. A daemon
-    thread calls ``flush(partial)`` with the display text: the first text at once, later text
-    at most every ``interval`` seconds, and whatever is left when :meth:`stop` is called
-    (``final_flush=True``) or nothing more (``final_flush=False``). ``flush`` returns False to
-    stop flushing for good (a flush failed; the stream goes on in memory).
+    thread, started by the first :meth:`write` (an answer that brings no text before
+    :meth:`stop` costs no thread), calls ``flush(partial)`` with the display text: the first
+    text at once, later text at most every ``interval`` seconds, and whatever is left when
+    :meth:`stop` is called (``final_flush=True``) or nothing more (``final_flush=False``).
+    ``flush`` returns False to stop flushing for good (a flush failed; the stream goes on in
+    memory). :meth:`stop` is called once the writer is done (the agent call returned, standard
+    input was read), as the cycle and ``write`` do.
     """
 
     def __init__(self, flush: Callable[[str], bool], interval: float = DEFAULT_INTERVAL) -> None:
@@ -304,14 +307,27 @@ class Flusher:
         self.interval = interval
         self._chunks: list[str] = []
         self._raw = ""
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
+        # the thread, its lock and events are made by the first write: most answers of a
+        # `run` are read before any text arrives or arrive whole (no delta to show), and
+        # `threading` plus a thread are start-up cost of every run (bench/RESULTS.md). Until
+        # then only the writer's thread touches this object, so nothing needs a lock
+        self._lock: threading.Lock | None = None
+        self._wake: threading.Event | None = None
+        self._stop_event: threading.Event | None = None
+        self._thread: threading.Thread | None = None
         self._stopping = False
-        self._stop_event = threading.Event()
         self._shown = ""
         self._enabled = True
         self.flushes = 0
         self.restarts = 0
+
+    def _start(self) -> None:
+        """Start the flusher thread (the first :meth:`write`; not after :meth:`stop`)."""
+        import threading
+
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop_event = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="agent-doc-flusher",
                                         daemon=True)
         self._thread.start()
@@ -320,11 +336,24 @@ class Flusher:
     def write(self, delta: str) -> None:
         if not delta:
             return
+        if self._lock is None:
+            self._chunks.append(delta)
+            if not self._stopping:
+                self._start()
+                assert self._wake is not None
+                self._wake.set()
+            return
         with self._lock:
             self._chunks.append(delta)
+        assert self._wake is not None
         self._wake.set()
 
     def restart(self) -> None:
+        if self._lock is None:
+            self._chunks = []
+            self._raw = ""
+            self.restarts += 1
+            return
         with self._lock:
             self._chunks = []
             self._raw = ""
@@ -332,11 +361,16 @@ class Flusher:
 
     # -- state
     def raw(self) -> str:
+        if self._lock is None:
+            return self._collect()
         with self._lock:
-            if self._chunks:
-                self._raw += "".join(self._chunks)
-                self._chunks = []
-            return self._raw
+            return self._collect()
+
+    def _collect(self) -> str:
+        if self._chunks:
+            self._raw += "".join(self._chunks)
+            self._chunks = []
+        return self._raw
 
     def partial(self) -> str:
         return display_text(self.raw())
@@ -354,6 +388,7 @@ class Flusher:
             self._enabled = False
 
     def _loop(self) -> None:
+        assert self._wake is not None and self._stop_event is not None
         last = 0.0
         while True:
             self._wake.wait()
@@ -369,9 +404,11 @@ class Flusher:
     def stop(self, final_flush: bool = False) -> str:
         """Stop the thread (waiting for a flush under way); returns the last display text."""
         self._stopping = True
-        self._stop_event.set()
-        self._wake.set()
-        self._thread.join()
+        if self._thread is not None:
+            assert self._wake is not None and self._stop_event is not None
+            self._stop_event.set()
+            self._wake.set()
+            self._thread.join()
         if final_flush:
             self._flush_now()
         return self.partial()

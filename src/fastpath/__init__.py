@@ -19,7 +19,8 @@ The tricks:
 
 * :func:`sha256` — ``_sha2`` (3.12+) → ``_sha256`` (3.11) → ``hashlib``;
 * :func:`signal_module` — ``_signal`` → ``signal``;
-* :func:`json_loads`, :func:`json_quote` — the C scanner and string encoder of ``_json`` →
+* :func:`json_loads`, :func:`json_quote`, :func:`json_dumps` — the C scanner and string
+  encoder of ``_json`` (and, for :func:`json_dumps`, ``json``'s indented layout written here) →
   ``json``;
 * :func:`load_renameat2` — libc's ``renameat2`` through ``_ctypes`` → ``ctypes``;
 * :func:`fast_exit` — ``os._exit`` once nothing can need the interpreter's shutdown, asked
@@ -44,6 +45,7 @@ __all__ = [
     "TRACE",
     "describe_argv",
     "fast_exit",
+    "json_dumps",
     "json_loads",
     "json_quote",
     "load_renameat2",
@@ -67,7 +69,9 @@ def _first_module(names: tuple[str, ...]) -> ModuleType | None:
 
 # -- sha256 ---------------------------------------------------------------------------------
 
-SHA256_MODULES = ("_sha2", "_sha256", "hashlib")
+#: this interpreter's own name first: a failed import searches every ``sys.path`` folder
+SHA256_MODULES = (("_sha2", "_sha256", "hashlib") if sys.version_info >= (3, 12)
+                  else ("_sha256", "_sha2", "hashlib"))
 _sha256_impl: Callable[..., Any] | None = None
 
 
@@ -163,13 +167,15 @@ def json_loads(text: str) -> object:
     return json.loads(text)
 
 
-def _load_quote(names: tuple[str, ...] = ("_json",)) -> Callable[[str], str]:
+def _load_quote(names: tuple[str, ...] = ("_json",), ascii: bool = False) -> Callable[[str], str]:
+    """``_json``'s C string encoder (``ascii``: the one escaping non-ASCII) or json's own."""
     module = _first_module(names)
-    quote = getattr(module, "encode_basestring", None) if module is not None else None
+    name = "encode_basestring_ascii" if ascii else "encode_basestring"
+    quote = getattr(module, name, None) if module is not None else None
     if quote is None:
-        from json.encoder import py_encode_basestring
+        from json import encoder
 
-        return py_encode_basestring
+        return getattr(encoder, "py_" + name)
     return quote
 
 
@@ -183,6 +189,122 @@ def json_quote(text: str) -> str:
     if _quote is None:
         _quote = _load_quote()
     return _quote(text)
+
+
+def _dumps(value: object, indent: int, quote: Callable[[str], str]) -> str:
+    """``json.dumps(value, ensure_ascii=False, indent=indent)`` for what JSON holds natively
+    (dict with str keys, list, str, int, float, bool, None), written as ``json``'s own Python
+    encoder does; ``TypeError`` for anything else (the caller hands that to ``json``)."""
+    parts: list[str] = []
+    add = parts.append
+
+    def scalar(v: object) -> str | None:
+        if isinstance(v, str):
+            return quote(v)
+        if v is None:
+            return "null"
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if type(v) is int:
+            return int.__repr__(v)
+        if type(v) is float:
+            if v != v:
+                return "NaN"
+            if v in (float("inf"), float("-inf")):
+                return "Infinity" if v > 0 else "-Infinity"
+            return float.__repr__(v)
+        return None
+
+    def encode(v: object, level: int) -> None:
+        text = scalar(v)
+        if text is not None:
+            add(text)
+            return
+        if type(v) is list:
+            if not v:
+                add("[]")
+                return
+            inner = "\n" + " " * (indent * (level + 1))
+            add("[")
+            for n, item in enumerate(v):
+                add(inner if n == 0 else "," + inner)
+                encode(item, level + 1)
+            add("\n" + " " * (indent * level) + "]")
+            return
+        if type(v) is dict:
+            if not v:
+                add("{}")
+                return
+            inner = "\n" + " " * (indent * (level + 1))
+            add("{")
+            for n, (key, item) in enumerate(v.items()):
+                if type(key) is not str:
+                    raise TypeError("a key that is not a string")
+                add((inner if n == 0 else "," + inner) + quote(key) + ": ")
+                encode(item, level + 1)
+            add("\n" + " " * (indent * level) + "}")
+            return
+        raise TypeError(f"not written here: {type(v).__name__}")
+
+    encode(value, 0)
+    return "".join(parts)
+
+
+def _load_compact(names: tuple[str, ...] = ("_json",), ascii: bool = False) -> Any:
+    """``value -> JSON`` by ``_json``'s C encoder with the settings ``json.dumps`` gives it
+    without ``indent`` (separators ``", "`` and ``": "``, NaN allowed, cycles detected), or
+    None without it."""
+    module = _first_module(names)
+    make = getattr(module, "make_encoder", None) if module is not None else None
+    if make is None:
+        return None
+    quote = _load_quote(names, ascii)
+
+    def default(value: object) -> object:  # what json.JSONEncoder.default raises
+        raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+    def compact(value: object) -> str:
+        if isinstance(value, str):
+            return quote(value)
+        encode = make({}, default, quote, None, ": ", ", ", False, False, True)
+        return "".join(encode(value, 0))
+
+    return compact
+
+
+_compact: dict[bool, Any] = {}
+
+
+def json_dumps(value: object, indent: int | None = 1, ensure_ascii: bool = False) -> str:
+    """``json.dumps(value, ensure_ascii=ensure_ascii, indent=indent)`` (other arguments at
+    their defaults), byte for byte, without importing ``json`` (it pulls in ``re``;
+    bench/IMPORTS.md): without ``indent`` by ``_json``'s C encoder as ``json.dumps`` itself
+    does; with it, strings by ``_json``'s C encoder (:func:`json_quote`) and the rest as
+    ``json``'s Python encoder writes it (which is what ``json.dumps`` runs whenever ``indent``
+    is given). A value holding anything but dicts with string keys, lists, strings, numbers,
+    booleans and None, a cycle, or an interpreter without ``_json``: ``json.dumps`` itself, so
+    results and errors are always json's."""
+    try:
+        if indent is None:
+            if ensure_ascii not in _compact:
+                _compact[ensure_ascii] = _load_compact(ascii=ensure_ascii)
+            compact = _compact[ensure_ascii]
+            if compact is not None:
+                return compact(value)
+        else:
+            global _quote
+            if ensure_ascii:
+                return _dumps(value, indent, _load_quote(ascii=True))
+            if _quote is None:
+                _quote = _load_quote()
+            return _dumps(value, indent, _quote)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    import json
+
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent)
 
 
 # -- renameat2 ------------------------------------------------------------------------------

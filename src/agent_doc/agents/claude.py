@@ -50,7 +50,6 @@ something else) are not rewritten and such an agent does not stream (``streams``
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -65,6 +64,7 @@ from agent_doc.agents.command import (
 )
 from agent_doc.errors import AgentDocError
 from agent_doc.record import FrozenRecord
+from fastpath import json_loads  # `json` pulls in `re` (bench/IMPORTS.md)
 
 TYPE_CHECKING = False  # `typing` stays off the start-up path (bench/IMPORTS.md)
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ class ClaudeAgent:
         text = decode_output(self.name, result)
         tail = stderr_tail(result.stderr)
         try:
-            value = json.loads(text)
+            value = json_loads(text)
         except ValueError as exc:
             shown = text.strip()
             raise AgentError(
@@ -327,7 +327,7 @@ class ClaudeAgent:
 
     def _reply_of(self, obj: dict[str, Any], tail: str) -> AgentReply:
         raw = obj.get("result", "")
-        body = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
+        body = raw if isinstance(raw, str) else ("" if raw is None else _json_text(raw))
         if not body.strip():
             raise AgentError(
                 f"agent '{self.name}' gave an empty response",
@@ -371,6 +371,13 @@ def _says(result: ProcessResult, phrase: str) -> bool:
     return phrase in text.lower()
 
 
+def _json_text(value: object) -> str:
+    """A ``result`` that is not text, as JSON (rare: ``json`` is imported only for it)."""
+    import json
+
+    return json.dumps(value)
+
+
 def _result_object(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
@@ -383,7 +390,7 @@ def _result_object(value: Any) -> dict[str, Any] | None:
 
 def _result_object_of(stdout: bytes) -> dict[str, Any] | None:
     try:
-        return _result_object(json.loads(stdout.decode("utf-8")))
+        return _result_object(json_loads(stdout.decode("utf-8")))
     except (ValueError, UnicodeDecodeError):
         return None
 
@@ -423,7 +430,7 @@ def parse_stream_line(line: str | bytes) -> StreamEvent | None:
     if not line.strip():
         return None
     try:
-        obj = json.loads(line)
+        obj = json_loads(line)
     except ValueError as exc:
         raise AgentError(f"claude printed a stream-json line that is not JSON ({exc}): "
                          f"{line.strip()[:200]!r}",
