@@ -115,18 +115,21 @@ def _sha(data: str | bytes) -> str:
     from fastpath import sha256
 
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    for known, hexdigest in _SHAS:  # a write-back hashes the same text up to three times
+    for known, hexdigest in _SHAS:  # a write-back hashes the same texts several times
         if known == raw:  # the whole content compared: never stale
             return hexdigest
     hexdigest = sha256(raw).hexdigest()
     if len(raw) <= MAX_BYTES:
         _SHAS.insert(0, (raw, hexdigest))
-        del _SHAS[2:]
+        del _SHAS[_SHAS_KEPT:]
     return hexdigest
 
 
-#: the last two texts ``_sha`` hashed, with their digests (the document the check read is
-#: the version the write-back then reads and records)
+#: how many texts ``_sha`` remembers: a write-back hashes the version the check read, the one
+#: it wrote and each it wrote over, several times each (with two, a run hashed its 62 KB
+#: document 3-4 times over; bench/RESULTS.md)
+_SHAS_KEPT = 4
+#: the last texts ``_sha`` hashed, with their digests, the latest first
 _SHAS: list[tuple[bytes, str]] = []
 
 
@@ -460,15 +463,16 @@ def _store(path: str, record: dict[str, Any]) -> None:
     repaired. An older record is still guarded by every condition of the check (the snapshot
     holds its answer, the window, the merge); an unreadable one is removed by :func:`_load`
     with a warning. Nothing the document, the snapshot or the journal hold depends on it."""
-    import json
-
+    from fastpath import json_dumps
     from safefile import atomic_write
 
     head = {k: record[k] for k in _HEAD_KEYS if k in record}
     head["version"] = RECORD_VERSION  # also when rewriting a version-1 record
     body = {k: v for k, v in record.items() if k not in head}
-    # json.dumps never writes a raw newline (it escapes them in strings): one line each
-    data = json.dumps(head) + "\n" + json.dumps(body, ensure_ascii=False)
+    # JSON without indent never holds a raw newline (strings escape them): one line each.
+    # fastpath: json.dumps's bytes without importing json on run's path (bench/IMPORTS.md)
+    data = (json_dumps(head, indent=None, ensure_ascii=True) + "\n"
+            + json_dumps(body, indent=None))
     atomic_write(path, data, mode=0o600, make_parents=True, durable=False,
                  state_root=_state_root(path))
 
@@ -476,8 +480,7 @@ def _store(path: str, record: dict[str, Any]) -> None:
 def _load(path: str, *, head_only: bool = False) -> dict[str, Any] | None:
     """The record at ``path`` (None: there is none, or it was unreadable and is removed now).
     ``head_only``: only its first line (``_HEAD_KEYS``)."""
-    import json
-
+    from fastpath import json_loads
     from safefile import read_bytes
 
     try:
@@ -486,7 +489,7 @@ def _load(path: str, *, head_only: bool = False) -> dict[str, Any] | None:
         return None
     first, nl, rest = raw.partition(b"\n")
     try:
-        rec = json.loads(first.decode("utf-8"))
+        rec: Any = json_loads(first.decode("utf-8"))
         # version 1 (before the head line): one JSON object, everything in it
         whole = isinstance(rec, dict) and rec.get("version") == 1 and not nl
         if not isinstance(rec, dict) or (rec.get("version") != RECORD_VERSION and not whole):
@@ -496,7 +499,7 @@ def _load(path: str, *, head_only: bool = False) -> dict[str, Any] | None:
         if whole:
             checks += (("written", str), ("bases", list), ("repaired", list))
         elif not head_only:
-            body = json.loads(rest.decode("utf-8"))
+            body = json_loads(rest.decode("utf-8"))
             if not isinstance(body, dict):
                 raise ValueError("unknown format")
             rec = {**body, **rec}
