@@ -1,8 +1,10 @@
-"""Small value classes for the hot path: everything derived from the class annotations.
+"""Small value classes for the start-up paths: everything derived from the class annotations.
 
-The one value-class style of agent-doc: ``@dataclass`` (frozen where values are) off the hot
-path; on it (what the hotkey commands import, docs/ARCHITECTURE.md), :class:`Record` (mutable,
-unhashable) or :class:`FrozenRecord` (immutable, hashable). A subclass only annotates its
+The one value-class style of agent-doc: on the start-up paths — what the hotkey commands
+import (docs/ARCHITECTURE.md) and what ``run``/``write`` import (importing ``dataclasses``
+would add its cost to every cycle, bench/IMPORTS.md) — :class:`Record` (mutable, unhashable)
+or :class:`FrozenRecord` (immutable, hashable); ``@dataclass`` (frozen where values are)
+everywhere else (watch-only code, sync, layout, components, outline). A subclass only annotates its
 fields, in order, with keyword defaults where wanted::
 
     class Span(FrozenRecord):
