@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import procrun
+from helpers.procs import pid_running
 from helpers.waiting import wait_until
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
@@ -242,32 +243,46 @@ def test_cwd_runs_the_program_in_that_folder_with_the_same_errors(
         procrun.run(["./plain.txt"], cwd=str(there))
 
 
-def test_on_stdout_sees_each_chunk_as_it_is_written() -> None:
-    """The callback gets output while the program still runs (it sleeps 0.3 s after each line;
-    we record when each chunk arrived), and the chunks add up to the returned stdout."""
-    seen: list[tuple[float, bytes]] = []
-    code = ("import sys, time\n"
-            "for i in range(3):\n"
-            "    sys.stdout.write(f'line {i}\\n'); sys.stdout.flush(); time.sleep(0.3)\n")
-    start = time.monotonic()
-    done = procrun.run([sys.executable, "-c", code],
-                       on_stdout=lambda chunk: seen.append((time.monotonic() - start, chunk)))
-    total = time.monotonic() - start
+def test_on_stdout_sees_each_chunk_as_it_is_written(tmp_path: Path) -> None:
+    """The callback gets output while the program still runs: the program waits, after its
+    first line, for a file the callback creates when it sees that line (a callback called only
+    at the end would leave it waiting, and it would say so); the chunks add up to stdout."""
+    seen: list[bytes] = []
+    flag = tmp_path / "line-0-seen"
+    code = ("import os, sys, time\n"
+            "print('line 0', flush=True)\n"
+            "end = time.monotonic() + 30\n"
+            f"while not os.path.exists({str(flag)!r}) and time.monotonic() < end:\n"
+            "    time.sleep(0.01)\n"
+            f"print('line 1', 'seen' if os.path.exists({str(flag)!r}) else 'not seen', "
+            "flush=True)\n"
+            "print('line 2', flush=True)\n")
+
+    def on_stdout(chunk: bytes) -> None:
+        seen.append(chunk)
+        if b"line 0" in chunk:
+            flag.touch()
+
+    done = procrun.run([sys.executable, "-c", code], on_stdout=on_stdout)
     assert done.returncode == 0
-    assert b"".join(c for _t, c in seen) == done.stdout == b"line 0\nline 1\nline 2\n"
-    # the first line was handed on long before the program ended (it sleeps 0.9 s in all)
-    assert seen[0][1].startswith(b"line 0")
-    assert seen[0][0] < total - 0.4
+    assert b"".join(seen) == done.stdout == b"line 0\nline 1 seen\nline 2\n"
+    assert seen[0].startswith(b"line 0")
 
 
-def test_an_exception_in_on_stdout_stops_the_program_group() -> None:
-    code = "import sys, time\nprint('x', flush=True)\ntime.sleep(30)\n"
+def test_an_exception_in_on_stdout_stops_the_program_group(tmp_path: Path) -> None:
+    """The program would sleep 30 s, then leave a file: stopped with its group when the
+    callback raises, it is gone when `run` returns and never wrote the file."""
+    finished = tmp_path / "finished"
+    code = ("import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(30)\n"
+            f"open({str(finished)!r}, 'w').close()\n")
+    pids: list[int] = []
 
-    def boom(_chunk: bytes) -> None:
+    def boom(chunk: bytes) -> None:
+        pids.append(int(chunk.split()[0]))
         raise RuntimeError("stop")
 
-    start = time.monotonic()
     with pytest.raises(RuntimeError):
         procrun.run([sys.executable, "-c", code], new_session=True, on_stdout=boom,
                     kill_grace=0.5)
-    assert time.monotonic() - start < 20
+    assert pids and not pid_running(pids[0]), "the program still runs after `run` returned"
+    assert not finished.exists()
